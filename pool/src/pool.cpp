@@ -1,0 +1,723 @@
+// The pool state machine. Each Go function of the Transport's pool has one counterpart
+// here with the same name in snake case; rule ids refer to shared/go-pool-rules.md.
+// Every place where connpool deliberately behaves differently from Go is marked
+// "Divergence from Go" and listed in docs/GO_MAPPING.md.
+#include "connpool/pool.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "fatal.hpp"
+
+namespace connpool {
+
+// Marks a call out to a port or a hook, so a call back into the pool from inside it is
+// caught (see the thread-safety contract in pool.hpp).
+class Pool::PortCall {
+public:
+    explicit PortCall(const Pool& pool) : pool_(pool) { ++pool_.port_depth_; }
+    ~PortCall() { --pool_.port_depth_; }
+    PortCall(const PortCall&) = delete;
+    PortCall& operator=(const PortCall&) = delete;
+
+private:
+    const Pool& pool_;
+};
+
+Pool::Pool(const Config& config, PoolPorts ports) : config_(config), ports_(ports) {
+    if (auto error = validate_config(config)) {
+        detail::fatal("Pool constructed with an invalid config: %s", error->c_str());
+    }
+}
+
+Pool::~Pool() = default;
+
+void Pool::enter(const char* op) const {
+    if (port_depth_ != 0) {
+        detail::fatal("%s called from inside a port or trace hook call; the pool is not re-entrant", op);
+    }
+}
+
+KeyId Pool::key(std::string_view name) {
+    enter("key");
+    auto it = key_ids_.find(name);
+    if (it != key_ids_.end()) return it->second;
+    if (keys_.size() >= static_cast<std::size_t>(Config::size_max)) {
+        detail::fatal("more than %d distinct connection keys", Config::size_max);
+    }
+    const auto id = static_cast<KeyId>(keys_.size());
+    keys_.push_back(KeyState{});
+    keys_.back().name = std::string(name);
+    key_ids_.emplace(std::string(name), id);
+    return id;
+}
+
+std::string_view Pool::key_name(KeyId key) const {
+    check_key(key, "key_name");
+    return keys_[key].name;
+}
+
+void Pool::check_key(KeyId key, const char* op) const {
+    if (key >= keys_.size()) detail::fatal("%s: unknown key id %u", op, key);
+}
+
+std::uint32_t Pool::conn_slot_of(ConnId id, const char* op) const {
+    if (id.slot >= conns_.size() || conns_[id.slot].conn == nullptr || conns_[id.slot].generation != id.generation) {
+        detail::fatal("%s: unknown or stale conn id %u.%u", op, id.slot, id.generation);
+    }
+    return id.slot;
+}
+
+std::uint32_t Pool::want_slot_of(WantId id, const char* op) const {
+    if (id.slot >= wants_.size() || wants_[id.slot].state == WantState::free ||
+        wants_[id.slot].generation != id.generation) {
+        detail::fatal("%s: unknown or stale want id %u.%u", op, id.slot, id.generation);
+    }
+    return id.slot;
+}
+
+std::uint32_t Pool::dial_slot_of(DialId id, const char* op) const {
+    if (id.slot >= dials_.size() || !dials_[id.slot].active || dials_[id.slot].generation != id.generation) {
+        detail::fatal("%s: unknown or finished dial id %u.%u", op, id.slot, id.generation);
+    }
+    return id.slot;
+}
+
+// ---- get_conn ------------------------------------------------------------------------
+
+// Mirrors Go: (*Transport).getConn (G1-G3).
+GetConnResult Pool::get_conn(KeyId key) {
+    enter("get_conn");
+    check_key(key, "get_conn");
+    ++stats_.gets;
+    if (ports_.trace != nullptr) {  // G1: always, even when an idle conn will be used
+        PortCall call(*this);
+        ports_.trace->get_conn(key);
+    }
+    if (auto lease = queue_for_idle_conn(key, npos)) {
+        if (!conns_[lease->id.slot].multiplexed && ports_.trace != nullptr) {  // TR2, X2
+            PortCall call(*this);
+            ports_.trace->got_conn(GotConnInfo{lease->id, key, lease->reused, lease->was_idle, lease->idle_time});
+        }
+        return GetConnResult{lease, WantId{}};
+    }
+    const std::uint32_t w = alloc_want(key);
+    const WantId id{w, wants_[w].generation};
+    // T5: register for a returned conn, unless keep-alives are off (T1: Go never
+    // registers then, TestIdleConnChannelLeak).
+    if (!config_.disable_keep_alives) push_back(keys_[key].idle_wait, w, true);
+    queue_for_dial(w);
+    return GetConnResult{std::nullopt, id};
+}
+
+// Mirrors Go: (*Transport).queueForIdleConn (T1-T4). Returns a lease when an idle conn
+// was delivered. Registration as a waiter (T5) is done by the caller in the same call,
+// so check-and-register stay one atomic step as in Go's fix of race #2 (fbaf881cc6).
+std::optional<Lease> Pool::queue_for_idle_conn(KeyId key, std::uint32_t /*want*/) {
+    if (config_.disable_keep_alives) return std::nullopt;  // T1
+    close_idle_ = false;                                   // T2
+    KeyState& ks = keys_[key];
+    const TimePoint now = ks.idle_len != 0 ? ports_.clock.now() : TimePoint{};
+    const bool timeout_on = config_.idle_conn_timeout > Duration::zero();
+    // T4: scan from the most recently used end (LIFO). Bounded by the list length.
+    for (std::uint32_t guard = ks.idle_len + 1; ks.idle_tail != npos; --guard) {
+        if (guard == 0) detail::fatal("queue_for_idle_conn: idle list of key %u is cyclic", key);
+        const std::uint32_t slot = ks.idle_tail;
+        ConnSlot& c = conns_[slot];
+        // T3: too old by the clock even if its timer has not run yet. Go spawns an async
+        // closeConnIfStillIdle; here it is closed at once, which keeps INV1 exact.
+        if (timeout_on && c.idle_at < now - config_.idle_conn_timeout) {
+            close_conn_if_still_idle(slot);
+            continue;
+        }
+        const Duration idle_time = now - c.idle_at;
+        if (!c.multiplexed) {
+            // Divergence from Go: the idle timer is stopped when the conn is taken. Go
+            // leaves it running and relies on T6; stopping it only saves a wakeup, and a
+            // callback already in flight is still handled by on_idle_timer.
+            remove_idle_conn_locked(slot);
+        }
+        ++c.users;
+        ++stats_.idle_hits;
+        return make_lease(slot, true, idle_time);
+    }
+    return std::nullopt;
+}
+
+// Mirrors Go: (*Transport).queueForDial (D1).
+void Pool::queue_for_dial(std::uint32_t w) {
+    const KeyId key = wants_[w].key;
+    KeyState& ks = keys_[key];
+    if (config_.max_conns_per_host <= 0) {
+        start_dial(key, w, false);
+        return;
+    }
+    if (ks.conns_count < config_.max_conns_per_host) {
+        ++ks.conns_count;
+        start_dial(key, w, true);
+        return;
+    }
+    push_back(ks.dial_wait, w, false);
+}
+
+// Mirrors Go: (*Transport).startDialConnForLocked + dialConnFor's start (D2).
+void Pool::start_dial(KeyId key, std::uint32_t w, bool counted) {
+    std::uint32_t d;
+    if (!free_dials_.empty()) {
+        d = free_dials_.back();
+        free_dials_.pop_back();
+    } else {
+        d = static_cast<std::uint32_t>(dials_.size());
+        dials_.emplace_back();
+    }
+    DialSlot& ds = dials_[d];
+    ds.key = key;
+    ds.active = true;
+    ds.counted = counted;
+    ds.cancel_sent = false;
+    ds.want = WantId{w, wants_[w].generation};
+    ++dials_active_;
+    ++stats_.dials_started;
+    const DialId id{d, ds.generation};
+    PortCall call(*this);
+    if (ports_.trace != nullptr) ports_.trace->connect_start(key, id);
+    ports_.dialer.dial(id, key, keys_[key].name);
+}
+
+// Mirrors Go: (*Transport).decConnsPerHost (D6).
+void Pool::dec_conns_per_host(KeyId key) {
+    KeyState& ks = keys_[key];
+    if (ks.conns_count <= 0) detail::fatal("connCount underflow for key %u (%s)", key, ks.name.c_str());
+    // Only waiting wants are ever queued (see unlink_want), so the front inherits the slot.
+    if (ks.dial_wait.head != npos) {
+        const std::uint32_t w = ks.dial_wait.head;
+        unlink(ks.dial_wait, w, false);
+        start_dial(key, w, true);  // the count is unchanged: the slot moves to w
+        return;
+    }
+    --ks.conns_count;
+}
+
+// ---- wants ---------------------------------------------------------------------------
+
+std::uint32_t Pool::alloc_want(KeyId key) {
+    std::uint32_t w;
+    if (!free_wants_.empty()) {
+        w = free_wants_.back();
+        free_wants_.pop_back();
+    } else {
+        if (wants_.size() >= static_cast<std::size_t>(Config::size_max)) {
+            detail::fatal("more than %d requests waiting for a conn", Config::size_max);
+        }
+        w = static_cast<std::uint32_t>(wants_.size());
+        wants_.emplace_back();
+    }
+    WantSlot& ws = wants_[w];
+    ws.key = key;
+    ws.state = WantState::waiting;
+    ws.conn_slot = npos;
+    ws.was_idle = false;
+    ws.idle_time = Duration::zero();
+    ws.error = {};
+    ++wants_waiting_;
+    return w;
+}
+
+void Pool::free_want(std::uint32_t w) {
+    WantSlot& ws = wants_[w];
+    if (ws.state == WantState::waiting) --wants_waiting_;
+    if (ws.state == WantState::ready) --wants_ready_;
+    ws.state = WantState::free;
+    ws.conn_slot = npos;
+    ++ws.generation;
+    free_wants_.push_back(w);
+}
+
+void Pool::push_back(Queue& q, std::uint32_t w, bool idle_queue) {
+    WantSlot& ws = wants_[w];
+    std::uint32_t& prev = idle_queue ? ws.idle_prev : ws.dial_prev;
+    std::uint32_t& next = idle_queue ? ws.idle_next : ws.dial_next;
+    prev = q.tail;
+    next = npos;
+    if (q.tail != npos) {
+        (idle_queue ? wants_[q.tail].idle_next : wants_[q.tail].dial_next) = w;
+    } else {
+        q.head = w;
+    }
+    q.tail = w;
+    ++q.len;
+    (idle_queue ? ws.in_idle_wait : ws.in_dial_wait) = true;
+}
+
+void Pool::unlink(Queue& q, std::uint32_t w, bool idle_queue) {
+    WantSlot& ws = wants_[w];
+    bool& in = idle_queue ? ws.in_idle_wait : ws.in_dial_wait;
+    if (!in) return;
+    std::uint32_t& prev = idle_queue ? ws.idle_prev : ws.dial_prev;
+    std::uint32_t& next = idle_queue ? ws.idle_next : ws.dial_next;
+    if (prev != npos) {
+        (idle_queue ? wants_[prev].idle_next : wants_[prev].dial_next) = next;
+    } else {
+        q.head = next;
+    }
+    if (next != npos) {
+        (idle_queue ? wants_[next].idle_prev : wants_[next].dial_prev) = prev;
+    } else {
+        q.tail = prev;
+    }
+    prev = next = npos;
+    in = false;
+    if (q.len == 0) detail::fatal("want queue length underflow");
+    --q.len;
+}
+
+// Divergence from Go: a want that stops waiting (delivered or cancelled) leaves both of
+// its queues at once, wherever it stands. Go only cleans non-waiting entries from the
+// front (W5, cleanFront), so entries behind a live waiter pile up (golang/go#76784).
+// Here the queues hold live waiters only, so their memory is bounded by live requests.
+void Pool::unlink_want(std::uint32_t w) {
+    KeyState& ks = keys_[wants_[w].key];
+    unlink(ks.idle_wait, w, true);
+    unlink(ks.dial_wait, w, false);
+}
+
+// Mirrors Go: (*wantConn).tryDeliver (W1). Only a waiting want can be delivered to.
+void Pool::deliver(std::uint32_t w, std::uint32_t conn_slot, bool was_idle, Duration idle_time,
+                   std::error_code error) {
+    WantSlot& ws = wants_[w];
+    if (ws.state != WantState::waiting) detail::fatal("deliver to a want that is not waiting (W1)");
+    unlink_want(w);
+    ws.state = WantState::ready;
+    --wants_waiting_;
+    ++wants_ready_;
+    ws.conn_slot = conn_slot;
+    ws.was_idle = was_idle;
+    ws.idle_time = idle_time;
+    ws.error = error;
+    if (conn_slot != npos) ++conns_[conn_slot].users;  // the want holds the lease until taken
+    PortCall call(*this);
+    ports_.listener.want_ready(WantId{w, ws.generation});
+}
+
+Lease Pool::make_lease(std::uint32_t slot, bool was_idle, Duration idle_time) {
+    const ConnSlot& c = conns_[slot];
+    return Lease{ConnId{slot, c.generation}, c.conn, c.key, c.reused, was_idle, was_idle ? idle_time : Duration::zero()};
+}
+
+WantOutcome Pool::take(WantId id) {
+    enter("take");
+    const std::uint32_t w = want_slot_of(id, "take");
+    WantSlot& ws = wants_[w];
+    if (ws.state != WantState::ready) detail::fatal("take: want %u.%u has no result yet", id.slot, id.generation);
+    WantOutcome out;
+    if (ws.conn_slot != npos) {
+        const std::uint32_t slot = ws.conn_slot;
+        out.lease = make_lease(slot, ws.was_idle, ws.idle_time);
+        if (!conns_[slot].multiplexed && ports_.trace != nullptr) {  // TR2, X2
+            PortCall call(*this);
+            const Lease& l = *out.lease;
+            ports_.trace->got_conn(GotConnInfo{l.id, l.key, l.reused, l.was_idle, l.idle_time});
+        }
+    } else {
+        out.error = ws.error;
+    }
+    free_want(w);
+    return out;
+}
+
+// Mirrors Go: (*wantConn).cancel (W3, X5).
+void Pool::cancel_want(WantId id) {
+    enter("cancel_want");
+    const std::uint32_t w = want_slot_of(id, "cancel_want");
+    WantSlot& ws = wants_[w];
+    if (ws.state == WantState::waiting) {
+        unlink_want(w);
+        free_want(w);
+        return;
+    }
+    const std::uint32_t slot = ws.conn_slot;
+    free_want(w);
+    if (slot == npos) return;  // an error result: nothing to give back
+    ConnSlot& c = conns_[slot];
+    --c.users;
+    if (!c.multiplexed) {
+        // W3: the delivered conn goes back through putOrCloseIdleConn, never lost.
+        put_or_close_idle_conn(slot);
+    }
+    // X5 (#61474): a shared conn is not re-pooled; it already is, or it was refused.
+    release_if_done(slot);
+}
+
+// ---- returning conns -------------------------------------------------------------------
+
+PutResult Pool::put_idle_conn(ConnId id) {
+    enter("put_idle_conn");
+    const std::uint32_t slot = conn_slot_of(id, "put_idle_conn");
+    ConnSlot& c = conns_[slot];
+    if (c.users == 0) {
+        // Go: "dup idle pconn" (P8) when the conn is idle; either way a lease ended twice.
+        detail::fatal("put_idle_conn: conn %u.%u (owner id %llu) returned twice: no open lease%s", id.slot,
+                      id.generation, static_cast<unsigned long long>(c.conn->id()),
+                      c.in_idle ? " and it is already idle (Go: dup idle pconn)" : "");
+    }
+    --c.users;
+    ++stats_.puts;
+    const PutResult r = put_or_close_idle_conn(slot);
+    if (!accepted(r)) ++stats_.puts_refused;
+    if (r != PutResult::keep_alives_disabled && ports_.trace != nullptr) {  // TR3
+        PortCall call(*this);
+        ports_.trace->put_idle_conn(id, r);
+    }
+    release_if_done(slot);
+    return r;
+}
+
+// Mirrors Go: (*Transport).putOrCloseIdleConn (P13).
+PutResult Pool::put_or_close_idle_conn(std::uint32_t slot) {
+    const PutResult r = try_put_idle_conn(slot);
+    if (!accepted(r) && !conns_[slot].closed) {
+        CloseReason reason = CloseReason::conn_broken;
+        switch (r) {
+            case PutResult::keep_alives_disabled: reason = CloseReason::keep_alives_disabled; break;
+            case PutResult::close_idle: reason = CloseReason::close_idle; break;
+            case PutResult::too_many_idle_for_key: reason = CloseReason::too_many_idle_for_key; break;
+            default: break;
+        }
+        close_locked(slot, reason);
+    }
+    return r;
+}
+
+// Mirrors Go: (*Transport).tryPutIdleConn (P1-P12). Does not close the conn on refusal;
+// the caller does (P13). Does not end a lease; the caller does.
+PutResult Pool::try_put_idle_conn(std::uint32_t slot) {
+    ConnSlot& c = conns_[slot];
+    if (config_.keep_alives_off()) return PutResult::keep_alives_disabled;  // P1
+    if (c.closed) return PutResult::conn_broken;                             // P2
+    c.reused = true;                                                         // P3
+    if (c.multiplexed && c.in_idle) return PutResult::pooled;                // P4
+    KeyState& ks = keys_[c.key];
+    if (deliver_to_waiter(slot, ks)) return PutResult::handed_to_waiter;     // P5
+    if (close_idle_) return PutResult::close_idle;                           // P6
+    if (ks.idle_len >= static_cast<std::uint32_t>(config_.idle_conns_per_host_max())) {
+        return PutResult::too_many_idle_for_key;  // P7: the newcomer is refused, old ones stay
+    }
+    if (c.in_idle) detail::fatal("dup idle conn %u.%u in freelist (P8)", slot, c.generation);
+    admit_idle(slot);        // P9, P11, P12
+    evict_lru_overflow();    // P10
+    return PutResult::pooled;
+}
+
+// P5: late binding. An HTTP/1 conn goes to the oldest live waiter and skips the idle list,
+// its timer and every cap. A shared conn goes to every waiter and is pooled as well.
+bool Pool::deliver_to_waiter(std::uint32_t slot, KeyState& ks) {
+    if (ks.idle_wait.head == npos) return false;
+    if (!conns_[slot].multiplexed) {
+        ++stats_.handoffs;
+        deliver(ks.idle_wait.head, slot, false, Duration::zero(), {});
+        return true;
+    }
+    for (std::uint32_t guard = ks.idle_wait.len + 1; ks.idle_wait.head != npos; --guard) {
+        if (guard == 0) detail::fatal("deliver_to_waiter: wait queue is cyclic");
+        ++stats_.handoffs;
+        deliver(ks.idle_wait.head, slot, false, Duration::zero(), {});
+    }
+    return false;
+}
+
+// P9, P11, P12: the conn joins the end of its key's idle list and the front of the LRU.
+void Pool::admit_idle(std::uint32_t slot) {
+    ConnSlot& c = conns_[slot];
+    KeyState& ks = keys_[c.key];
+    c.key_prev = ks.idle_tail;
+    c.key_next = npos;
+    if (ks.idle_tail != npos) conns_[ks.idle_tail].key_next = slot; else ks.idle_head = slot;
+    ks.idle_tail = slot;
+    ++ks.idle_len;
+    c.lru_prev = npos;
+    c.lru_next = lru_head_;
+    if (lru_head_ != npos) conns_[lru_head_].lru_prev = slot; else lru_tail_ = slot;
+    lru_head_ = slot;
+    ++lru_len_;
+    c.in_idle = true;
+    c.idle_at = ports_.clock.now();
+    if (!c.multiplexed) arm_idle_timer(slot);
+}
+
+// P10: over MaxIdleConns, the globally least recently added idle conn goes, whatever its key.
+void Pool::evict_lru_overflow() {
+    if (config_.max_idle_conns <= 0) return;
+    while (lru_len_ > static_cast<std::size_t>(config_.max_idle_conns)) {
+        const std::uint32_t oldest = lru_tail_;
+        remove_idle_conn_locked(oldest);
+        close_locked(oldest, CloseReason::too_many_idle);
+        release_if_done(oldest);
+    }
+}
+
+// P11: HTTP/1 conns only; the slot's timer is created once and reset afterwards.
+void Pool::arm_idle_timer(std::uint32_t slot) {
+    if (config_.idle_conn_timeout <= Duration::zero()) return;
+    ConnSlot& c = conns_[slot];
+    PortCall call(*this);
+    if (c.timer) {
+        c.timer->reset(config_.idle_conn_timeout);
+    } else {
+        c.timer = ports_.timers.after_func(config_.idle_conn_timeout, [this, slot] { on_idle_timer(slot); });
+        if (!c.timer) detail::fatal("TimerService::after_func returned no timer");
+    }
+}
+
+// Mirrors Go: (*Transport).removeIdleConnLocked (RM1). Returns whether it was idle.
+bool Pool::remove_idle_conn_locked(std::uint32_t slot) {
+    ConnSlot& c = conns_[slot];
+    if (!c.in_idle) return false;
+    if (c.timer) {
+        PortCall call(*this);
+        c.timer->stop();
+    }
+    KeyState& ks = keys_[c.key];
+    if (c.key_prev != npos) conns_[c.key_prev].key_next = c.key_next; else ks.idle_head = c.key_next;
+    if (c.key_next != npos) conns_[c.key_next].key_prev = c.key_prev; else ks.idle_tail = c.key_prev;
+    --ks.idle_len;
+    if (c.lru_prev != npos) conns_[c.lru_prev].lru_next = c.lru_next; else lru_head_ = c.lru_next;
+    if (c.lru_next != npos) conns_[c.lru_next].lru_prev = c.lru_prev; else lru_tail_ = c.lru_prev;
+    --lru_len_;
+    c.key_prev = c.key_next = c.lru_prev = c.lru_next = npos;
+    c.in_idle = false;
+    return true;
+}
+
+// Mirrors Go: (*Transport).closeConnIfStillIdle (T6).
+void Pool::close_conn_if_still_idle(std::uint32_t slot) {
+    if (!remove_idle_conn_locked(slot)) return;  // "Not idle": reused or closed meanwhile
+    close_locked(slot, CloseReason::idle_timeout);
+    release_if_done(slot);
+}
+
+// The idle timer callback. Timers belong to slots, so a callback may arrive for a slot
+// that is free, in use, holding another conn, or re-armed after a reuse and return.
+void Pool::on_idle_timer(std::uint32_t slot) {
+    enter("idle timer callback");
+    ConnSlot& c = conns_[slot];
+    if (c.conn == nullptr || !c.in_idle || c.multiplexed) return;  // T6: not idle, nothing to do
+    // Divergence from Go: a conn is never closed before it has been idle for the full
+    // IdleConnTimeout. Go's closeConnIfStillIdle only asks "is it idle?", so a callback
+    // that was already in flight when the conn was reused and returned closes a conn that
+    // has just become idle. Here such an early callback re-arms the timer for the rest.
+    const Duration idle_for = ports_.clock.now() - c.idle_at;
+    if (idle_for < config_.idle_conn_timeout) {
+        PortCall call(*this);
+        c.timer->reset(config_.idle_conn_timeout - idle_for);
+        return;
+    }
+    close_conn_if_still_idle(slot);
+}
+
+// Mirrors Go: (*persistConn).closeLocked: the first close releases the MaxConnsPerHost
+// slot (D7) and closes the conn; later ones do nothing.
+void Pool::close_locked(std::uint32_t slot, CloseReason reason) {
+    ConnSlot& c = conns_[slot];
+    if (c.closed) return;
+    remove_idle_conn_locked(slot);
+    c.closed = true;
+    --conns_open_;
+    --keys_[c.key].open;
+    ++stats_.closes[static_cast<int>(reason)];
+    const ConnId id{slot, c.generation};
+    {
+        PortCall call(*this);
+        if (ports_.trace != nullptr) ports_.trace->conn_closed(id, c.key, reason);
+        c.conn->close(reason);
+    }
+    if (c.counted) {
+        c.counted = false;
+        dec_conns_per_host(c.key);
+    }
+}
+
+// A closed conn's slot is recycled once no lease refers to it any more.
+void Pool::release_if_done(std::uint32_t slot) {
+    ConnSlot& c = conns_[slot];
+    if (c.conn == nullptr || !c.closed || c.users != 0) return;
+    c.conn = nullptr;
+    c.in_idle = false;
+    ++c.generation;
+    free_conns_.push_back(slot);
+}
+
+void Pool::close_conn(ConnId id, CloseReason reason) {
+    enter("close_conn");
+    const std::uint32_t slot = conn_slot_of(id, "close_conn");
+    ConnSlot& c = conns_[slot];
+    if (c.users == 0) detail::fatal("close_conn: conn %u.%u has no open lease", id.slot, id.generation);
+    --c.users;
+    close_locked(slot, reason);
+    release_if_done(slot);
+}
+
+void Pool::conn_closed(ConnId id, CloseReason reason) {
+    enter("conn_closed");
+    const std::uint32_t slot = conn_slot_of(id, "conn_closed");
+    close_locked(slot, reason);  // RM2: also removes it from the idle lists
+    release_if_done(slot);
+}
+
+// ---- dials -----------------------------------------------------------------------------
+
+// Mirrors Go: (*Transport).dialConnFor, success path (D5, G5).
+ConnId Pool::dial_done(DialId id, Conn& conn) {
+    enter("dial_done");
+    const std::uint32_t d = dial_slot_of(id, "dial_done");
+    DialSlot& ds = dials_[d];
+    const KeyId key = ds.key;
+    const WantId want = ds.want;
+    const bool counted = ds.counted;
+    ds.active = false;
+    ++ds.generation;
+    --dials_active_;
+    free_dials_.push_back(d);
+    ++stats_.dials_succeeded;
+
+    std::uint32_t slot;
+    if (!free_conns_.empty()) {
+        slot = free_conns_.back();
+        free_conns_.pop_back();
+    } else {
+        if (conns_.size() >= static_cast<std::size_t>(Config::size_max)) {
+            detail::fatal("more than %d open conns", Config::size_max);
+        }
+        slot = static_cast<std::uint32_t>(conns_.size());
+        conns_.emplace_back();
+    }
+    ConnSlot& c = conns_[slot];
+    c.conn = &conn;
+    c.key = key;
+    c.users = 0;
+    c.in_idle = false;
+    c.closed = false;
+    c.multiplexed = conn.multiplexed();
+    c.reused = false;
+    c.counted = counted;  // the dial's slot now belongs to the conn (D7)
+    ++conns_open_;
+    ++keys_[key].open;
+    const ConnId cid{slot, c.generation};
+    if (ports_.trace != nullptr) {
+        PortCall call(*this);
+        ports_.trace->connect_done(key, id, {});
+    }
+
+    const bool waiting = want.slot < wants_.size() && wants_[want.slot].generation == want.generation &&
+                         wants_[want.slot].state == WantState::waiting;
+    if (waiting) deliver(want.slot, slot, false, Duration::zero(), {});
+    if (!waiting || c.multiplexed) {
+        // G5 late binding: the requester got another conn or gave up; the conn is pooled,
+        // or handed to another waiter. No put_idle_conn trace on this path (TR3).
+        put_or_close_idle_conn(slot);
+        release_if_done(slot);
+    }
+    return cid;
+}
+
+// Mirrors Go: (*Transport).dialConnFor, error path (D4).
+void Pool::dial_failed(DialId id, std::error_code error) {
+    enter("dial_failed");
+    const std::uint32_t d = dial_slot_of(id, "dial_failed");
+    if (!error) error = std::make_error_code(std::errc::io_error);  // a failure must carry a reason
+    DialSlot& ds = dials_[d];
+    const KeyId key = ds.key;
+    const WantId want = ds.want;
+    const bool counted = ds.counted;
+    ds.active = false;
+    ++ds.generation;
+    --dials_active_;
+    free_dials_.push_back(d);
+    ++stats_.dials_failed;
+    if (ports_.trace != nullptr) {
+        PortCall call(*this);
+        ports_.trace->connect_done(key, id, error);
+    }
+    const bool waiting = want.slot < wants_.size() && wants_[want.slot].generation == want.generation &&
+                         wants_[want.slot].state == WantState::waiting;
+    if (waiting) deliver(want.slot, npos, false, Duration::zero(), error);
+    if (counted) dec_conns_per_host(key);
+}
+
+// ---- pool-wide ---------------------------------------------------------------------------
+
+// Mirrors Go: (*Transport).CloseIdleConnections (C1-C5).
+void Pool::close_idle_connections() {
+    enter("close_idle_connections");
+    close_idle_ = true;  // C1, P6
+    // Go walks a map (random order); here the oldest idle conn is closed first so every
+    // run closes in the same order.
+    for (std::size_t guard = lru_len_ + 1; lru_tail_ != npos; --guard) {
+        if (guard == 0) detail::fatal("close_idle_connections: LRU is cyclic");
+        const std::uint32_t slot = lru_tail_;
+        remove_idle_conn_locked(slot);
+        close_locked(slot, CloseReason::close_idle_conns);
+        release_if_done(slot);
+    }
+    // C5 (Go >=1.23): dials whose requester is gone are cancelled. In slot order.
+    for (std::uint32_t d = 0; d < dials_.size(); ++d) {
+        DialSlot& ds = dials_[d];
+        if (!ds.active || ds.cancel_sent) continue;
+        const WantId w = ds.want;
+        const bool waiting = w.slot < wants_.size() && wants_[w.slot].generation == w.generation &&
+                             wants_[w.slot].state == WantState::waiting;
+        if (waiting) continue;
+        ds.cancel_sent = true;
+        PortCall call(*this);
+        ports_.dialer.cancel(DialId{d, ds.generation});
+    }
+}
+
+// ---- queries ---------------------------------------------------------------------------------
+
+std::size_t Pool::idle_count(KeyId key) const {
+    check_key(key, "idle_count");
+    return keys_[key].idle_len;
+}
+
+std::vector<ConnId> Pool::idle_conns(KeyId key) const {
+    check_key(key, "idle_conns");
+    std::vector<ConnId> out;
+    for (std::uint32_t s = keys_[key].idle_head; s != npos; s = conns_[s].key_next) {
+        out.push_back(ConnId{s, conns_[s].generation});
+    }
+    return out;
+}
+
+int Pool::conns_per_host(KeyId key) const {
+    check_key(key, "conns_per_host");
+    return keys_[key].conns_count;
+}
+
+std::size_t Pool::waiting_count(KeyId key) const {
+    check_key(key, "waiting_count");
+    // A waiter is in the idle queue unless keep-alives are off (T1); count distinct wants.
+    std::size_t n = 0;
+    for (const WantSlot& w : wants_) {
+        if (w.state == WantState::waiting && w.key == key) ++n;
+    }
+    return n;
+}
+
+std::size_t Pool::open_conns(KeyId key) const {
+    check_key(key, "open_conns");
+    return keys_[key].open;
+}
+
+bool Pool::is_idle(ConnId id) const {
+    return id.slot < conns_.size() && conns_[id.slot].conn != nullptr &&
+           conns_[id.slot].generation == id.generation && conns_[id.slot].in_idle;
+}
+
+bool Pool::is_open(ConnId id) const {
+    const std::uint32_t slot = conn_slot_of(id, "is_open");
+    return !conns_[slot].closed;
+}
+
+}  // namespace connpool
