@@ -96,6 +96,7 @@ std::optional<std::string> Pool::check_invariants() const {
     // Wants: waiting ones sit in the right queues, ready ones in none; queues hold only
     // waiting wants (the no-leak divergence from Go's W5), each once.
     std::vector<std::uint32_t> idle_q(keys_.size(), 0), dial_q(keys_.size(), 0);
+    std::vector<std::uint32_t> waiting_per_key(keys_.size(), 0);
     std::size_t waiting = 0, ready = 0, wfree = 0;
     for (std::uint32_t w = 0; w < wants_.size(); ++w) {
         const WantSlot& ws = wants_[w];
@@ -111,6 +112,7 @@ std::optional<std::string> Pool::check_invariants() const {
                 }
                 if (ws.in_dial_wait && config_.max_conns_per_host <= 0) return format("D1: want %u in dial queue with no limit", w);
                 if (ws.in_idle_wait) ++idle_q[ws.key];
+                ++waiting_per_key[ws.key];
                 if (ws.in_dial_wait) ++dial_q[ws.key];
                 break;
             case WantState::ready:
@@ -157,6 +159,7 @@ std::optional<std::string> Pool::check_invariants() const {
         if (d.counted) ++counted_per_key[d.key];
     }
     if (active != dials_active_) return format("INV5: %zu dials active, counter says %zu", active, dials_active_);
+    if (dials_.size() - active != free_dials_.size()) return std::string("INV5: dial free list disagrees with slots");
     for (KeyId k = 0; k < keys_.size(); ++k) {
         const int count = keys_[k].conns_count;
         if (count != counted_per_key[k]) {
@@ -167,6 +170,7 @@ std::optional<std::string> Pool::check_invariants() const {
             return format("INV5: key %u connsPerHost %d over MaxConnsPerHost %d", k, count, config_.max_conns_per_host);
         }
         if (open_per_key[k] != keys_[k].open) return format("INV5: key %u open counter wrong", k);
+        if (waiting_per_key[k] != keys_[k].waiting) return format("W2: key %u waiting counter wrong", k);
         // D6: a waiter for a dial slot with slots free would wait forever.
         if (dial_q[k] != 0 && count < config_.max_conns_per_host) {
             return format("D6: key %u has %u dial waiters but only %d of %d slots used", k, dial_q[k], count,

@@ -96,7 +96,7 @@ GetConnResult Pool::get_conn(KeyId key) {
         PortCall call(*this);
         ports_.trace->get_conn(key);
     }
-    if (auto lease = queue_for_idle_conn(key, npos)) {
+    if (auto lease = queue_for_idle_conn(key)) {
         if (!conns_[lease->id.slot].multiplexed && ports_.trace != nullptr) {  // TR2, X2
             PortCall call(*this);
             ports_.trace->got_conn(GotConnInfo{lease->id, key, lease->reused, lease->was_idle, lease->idle_time});
@@ -115,7 +115,7 @@ GetConnResult Pool::get_conn(KeyId key) {
 // Mirrors Go: (*Transport).queueForIdleConn (T1-T4). Returns a lease when an idle conn
 // was delivered. Registration as a waiter (T5) is done by the caller in the same call,
 // so check-and-register stay one atomic step as in Go's fix of race #2 (fbaf881cc6).
-std::optional<Lease> Pool::queue_for_idle_conn(KeyId key, std::uint32_t /*want*/) {
+std::optional<Lease> Pool::queue_for_idle_conn(KeyId key) {
     if (config_.disable_keep_alives) return std::nullopt;  // T1
     close_idle_ = false;                                   // T2
     KeyState& ks = keys_[key];
@@ -126,8 +126,10 @@ std::optional<Lease> Pool::queue_for_idle_conn(KeyId key, std::uint32_t /*want*/
         if (guard == 0) detail::fatal("queue_for_idle_conn: idle list of key %u is cyclic", key);
         const std::uint32_t slot = ks.idle_tail;
         ConnSlot& c = conns_[slot];
-        // T3: too old by the clock even if its timer has not run yet. Go spawns an async
-        // closeConnIfStillIdle; here it is closed at once, which keeps INV1 exact.
+        // T3: too old by the clock even if its timer has not run yet.
+        // Divergence from Go: Go spawns an async closeConnIfStillIdle and drops the conn
+        // from the list but not from the LRU; here it is closed at once, which keeps INV1
+        // exact. Go also compares wall-clock readings; here the injected Clock is used.
         if (timeout_on && c.idle_at < now - config_.idle_conn_timeout) {
             close_conn_if_still_idle(slot);
             continue;
@@ -169,6 +171,9 @@ void Pool::start_dial(KeyId key, std::uint32_t w, bool counted) {
         d = free_dials_.back();
         free_dials_.pop_back();
     } else {
+        if (dials_.size() >= static_cast<std::size_t>(Config::size_max)) {
+            detail::fatal("more than %d dials in progress", Config::size_max);
+        }
         d = static_cast<std::uint32_t>(dials_.size());
         dials_.emplace_back();
     }
@@ -218,16 +223,18 @@ std::uint32_t Pool::alloc_want(KeyId key) {
     ws.key = key;
     ws.state = WantState::waiting;
     ws.conn_slot = npos;
-    ws.was_idle = false;
-    ws.idle_time = Duration::zero();
     ws.error = {};
     ++wants_waiting_;
+    ++keys_[key].waiting;
     return w;
 }
 
 void Pool::free_want(std::uint32_t w) {
     WantSlot& ws = wants_[w];
-    if (ws.state == WantState::waiting) --wants_waiting_;
+    if (ws.state == WantState::waiting) {
+        --wants_waiting_;
+        --keys_[ws.key].waiting;
+    }
     if (ws.state == WantState::ready) --wants_ready_;
     ws.state = WantState::free;
     ws.conn_slot = npos;
@@ -284,17 +291,15 @@ void Pool::unlink_want(std::uint32_t w) {
 }
 
 // Mirrors Go: (*wantConn).tryDeliver (W1). Only a waiting want can be delivered to.
-void Pool::deliver(std::uint32_t w, std::uint32_t conn_slot, bool was_idle, Duration idle_time,
-                   std::error_code error) {
+void Pool::deliver(std::uint32_t w, std::uint32_t conn_slot, std::error_code error) {
     WantSlot& ws = wants_[w];
     if (ws.state != WantState::waiting) detail::fatal("deliver to a want that is not waiting (W1)");
     unlink_want(w);
     ws.state = WantState::ready;
     --wants_waiting_;
+    --keys_[ws.key].waiting;
     ++wants_ready_;
     ws.conn_slot = conn_slot;
-    ws.was_idle = was_idle;
-    ws.idle_time = idle_time;
     ws.error = error;
     if (conn_slot != npos) ++conns_[conn_slot].users;  // the want holds the lease until taken
     PortCall call(*this);
@@ -314,7 +319,7 @@ WantOutcome Pool::take(WantId id) {
     WantOutcome out;
     if (ws.conn_slot != npos) {
         const std::uint32_t slot = ws.conn_slot;
-        out.lease = make_lease(slot, ws.was_idle, ws.idle_time);
+        out.lease = make_lease(slot, false, Duration::zero());  // TR2: WasIdle only via T4
         if (!conns_[slot].multiplexed && ports_.trace != nullptr) {  // TR2, X2
             PortCall call(*this);
             const Lease& l = *out.lease;
@@ -358,6 +363,7 @@ PutResult Pool::put_idle_conn(ConnId id) {
     ConnSlot& c = conns_[slot];
     if (c.users == 0) {
         // Go: "dup idle pconn" (P8) when the conn is idle; either way a lease ended twice.
+        PortCall call(*this);
         detail::fatal("put_idle_conn: conn %u.%u (owner id %llu) returned twice: no open lease%s", id.slot,
                       id.generation, static_cast<unsigned long long>(c.conn->id()),
                       c.in_idle ? " and it is already idle (Go: dup idle pconn)" : "");
@@ -366,7 +372,9 @@ PutResult Pool::put_idle_conn(ConnId id) {
     ++stats_.puts;
     const PutResult r = put_or_close_idle_conn(slot);
     if (!accepted(r)) ++stats_.puts_refused;
-    if (r != PutResult::keep_alives_disabled && ports_.trace != nullptr) {  // TR3
+    // TR3: no trace for keep_alives_disabled, nor for shared conns (Go's HTTP/2 path
+    // never calls PutIdleConn).
+    if (r != PutResult::keep_alives_disabled && !c.multiplexed && ports_.trace != nullptr) {
         PortCall call(*this);
         ports_.trace->put_idle_conn(id, r);
     }
@@ -401,8 +409,11 @@ PutResult Pool::try_put_idle_conn(std::uint32_t slot) {
     KeyState& ks = keys_[c.key];
     if (deliver_to_waiter(slot, ks)) return PutResult::handed_to_waiter;     // P5
     if (close_idle_) return PutResult::close_idle;                           // P6
+    // P7: the newcomer is refused, old ones stay. Divergence from Go: Go counts broken
+    // conns that its read loop has not removed yet; here a dead conn leaves the idle list
+    // in the same call that reports it (conn_closed), so only live conns count.
     if (ks.idle_len >= static_cast<std::uint32_t>(config_.idle_conns_per_host_max())) {
-        return PutResult::too_many_idle_for_key;  // P7: the newcomer is refused, old ones stay
+        return PutResult::too_many_idle_for_key;
     }
     if (c.in_idle) detail::fatal("dup idle conn %u.%u in freelist (P8)", slot, c.generation);
     admit_idle(slot);        // P9, P11, P12
@@ -416,13 +427,13 @@ bool Pool::deliver_to_waiter(std::uint32_t slot, KeyState& ks) {
     if (ks.idle_wait.head == npos) return false;
     if (!conns_[slot].multiplexed) {
         ++stats_.handoffs;
-        deliver(ks.idle_wait.head, slot, false, Duration::zero(), {});
+        deliver(ks.idle_wait.head, slot, {});
         return true;
     }
     for (std::uint32_t guard = ks.idle_wait.len + 1; ks.idle_wait.head != npos; --guard) {
         if (guard == 0) detail::fatal("deliver_to_waiter: wait queue is cyclic");
         ++stats_.handoffs;
-        deliver(ks.idle_wait.head, slot, false, Duration::zero(), {});
+        deliver(ks.idle_wait.head, slot, {});
     }
     return false;
 }
@@ -598,7 +609,10 @@ ConnId Pool::dial_done(DialId id, Conn& conn) {
     c.users = 0;
     c.in_idle = false;
     c.closed = false;
-    c.multiplexed = conn.multiplexed();
+    {
+        PortCall call(*this);
+        c.multiplexed = conn.multiplexed();
+    }
     c.reused = false;
     c.counted = counted;  // the dial's slot now belongs to the conn (D7)
     ++conns_open_;
@@ -611,7 +625,7 @@ ConnId Pool::dial_done(DialId id, Conn& conn) {
 
     const bool waiting = want.slot < wants_.size() && wants_[want.slot].generation == want.generation &&
                          wants_[want.slot].state == WantState::waiting;
-    if (waiting) deliver(want.slot, slot, false, Duration::zero(), {});
+    if (waiting) deliver(want.slot, slot, {});
     if (!waiting || c.multiplexed) {
         // G5 late binding: the requester got another conn or gave up; the conn is pooled,
         // or handed to another waiter. No put_idle_conn trace on this path (TR3).
@@ -625,7 +639,9 @@ ConnId Pool::dial_done(DialId id, Conn& conn) {
 void Pool::dial_failed(DialId id, std::error_code error) {
     enter("dial_failed");
     const std::uint32_t d = dial_slot_of(id, "dial_failed");
-    if (!error) error = std::make_error_code(std::errc::io_error);  // a failure must carry a reason
+    // Divergence from Go: Go panics when tryDeliver gets neither conn nor error (W1);
+    // a dial failure reported without a code is given io_error so it still carries a reason.
+    if (!error) error = std::make_error_code(std::errc::io_error);
     DialSlot& ds = dials_[d];
     const KeyId key = ds.key;
     const WantId want = ds.want;
@@ -641,7 +657,7 @@ void Pool::dial_failed(DialId id, std::error_code error) {
     }
     const bool waiting = want.slot < wants_.size() && wants_[want.slot].generation == want.generation &&
                          wants_[want.slot].state == WantState::waiting;
-    if (waiting) deliver(want.slot, npos, false, Duration::zero(), error);
+    if (waiting) deliver(want.slot, npos, error);
     if (counted) dec_conns_per_host(key);
 }
 
@@ -651,8 +667,8 @@ void Pool::dial_failed(DialId id, std::error_code error) {
 void Pool::close_idle_connections() {
     enter("close_idle_connections");
     close_idle_ = true;  // C1, P6
-    // Go walks a map (random order); here the oldest idle conn is closed first so every
-    // run closes in the same order.
+    // Divergence from Go: Go walks a map (random order); here the oldest idle conn is
+    // closed first so every run closes in the same order.
     for (std::size_t guard = lru_len_ + 1; lru_tail_ != npos; --guard) {
         if (guard == 0) detail::fatal("close_idle_connections: LRU is cyclic");
         const std::uint32_t slot = lru_tail_;
@@ -660,7 +676,8 @@ void Pool::close_idle_connections() {
         close_locked(slot, CloseReason::close_idle_conns);
         release_if_done(slot);
     }
-    // C5 (Go >=1.23): dials whose requester is gone are cancelled. In slot order.
+    // C5 (Go >=1.23): dials whose requester is gone are cancelled, in dial slot order
+    // (Divergence from Go: Go walks its dialsInProgress queue; the set is the same).
     for (std::uint32_t d = 0; d < dials_.size(); ++d) {
         DialSlot& ds = dials_[d];
         if (!ds.active || ds.cancel_sent) continue;
@@ -697,12 +714,7 @@ int Pool::conns_per_host(KeyId key) const {
 
 std::size_t Pool::waiting_count(KeyId key) const {
     check_key(key, "waiting_count");
-    // A waiter is in the idle queue unless keep-alives are off (T1); count distinct wants.
-    std::size_t n = 0;
-    for (const WantSlot& w : wants_) {
-        if (w.state == WantState::waiting && w.key == key) ++n;
-    }
-    return n;
+    return keys_[key].waiting;
 }
 
 std::size_t Pool::open_conns(KeyId key) const {

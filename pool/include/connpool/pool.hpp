@@ -25,7 +25,12 @@
 //   close_conn(id, reason)      ends the lease, the conn is not reusable (Connection: close)
 //   conn_closed(id, reason)     the owner saw the conn die (EOF, reset); a lease, if any, is
 //                               still open and must still be ended
-//   Conn::close(reason)         called by the pool exactly once per conn, when it is done
+//   Conn::close(reason)         called by the pool exactly once per conn, when it is done;
+//                               once it was called and no lease remains, the ConnId is dead
+//                               and any further mention of it is fatal
+//
+// Destroying a Pool closes nothing and cancels nothing: conns and dials belong to their
+// owner, who is expected to shut them down; no timer callback runs after ~Pool.
 #pragma once
 
 #include <cstdint>
@@ -65,7 +70,8 @@ struct Lease {
     ConnId id;
     Conn* conn = nullptr;
     KeyId key = 0;
-    bool reused = false;    // TR2 Reused: the conn went through the pool before (P3); retry rule RT2(c)
+    bool reused = false;    // TR2 Reused: the conn went through the pool before (P3); retry rule RT2(c).
+                            // A fresh shared conn is pooled at once (D5), so it reads true, as in Go.
     bool was_idle = false;  // TR2 WasIdle
     Duration idle_time{0};  // TR2 IdleTime
 };
@@ -118,7 +124,9 @@ public:
     /// starts now if MaxConnsPerHost allows, otherwise when a slot frees up (D6).
     GetConnResult get_conn(KeyId key);
 
-    /// Consumes the result of a want that was announced ready. Fatal if not ready.
+    /// Consumes the result of a want that was announced ready, and ends the want: a
+    /// later take or cancel_want of the same id is fatal. Fatal if not ready yet. An
+    /// embedder whose deadline can race want_ready must remember which one it acted on.
     WantOutcome take(WantId want);
 
     /// The request stopped waiting (deadline, cancellation), Go's wantConn.cancel (W3).
@@ -141,14 +149,18 @@ public:
     /// The owner saw the conn die (server closed, read error, a 408 while idle: RM2, RM3).
     /// The pool removes it from the idle lists, releases its MaxConnsPerHost slot (D7) and
     /// calls Conn::close. A lease on it stays open until ended; a put of it is then refused
-    /// as conn_broken (P2). Repeating this on a conn already closed is a no-op.
+    /// as conn_broken (P2). Repeating this while a lease is still open is a no-op; once the
+    /// pool has called Conn::close and no lease remains, the id is dead (see the lifecycle).
     void conn_closed(ConnId conn, CloseReason reason);
 
     // ---- dials (Go: dialConnFor, decConnsPerHost) ------------------------------------
 
     /// A dial succeeded (D5). The pool adopts `conn` (which must stay valid until the pool
     /// calls its close) and delivers it to the want it was made for, if that still waits;
-    /// otherwise, and always for a shared conn, it is put into the pool.
+    /// otherwise, and always for a shared conn, it is put into the pool. Returns the conn's
+    /// id; when the want was gone and the put was refused (keep-alives off, the key at its
+    /// idle cap, after close_idle_connections) Conn::close has already been called and the
+    /// returned id is already dead.
     ConnId dial_done(DialId dial, Conn& conn);
 
     /// A dial failed (D4): the want gets the error if it still waits, and the dial's
@@ -185,8 +197,10 @@ public:
     bool is_open(ConnId conn) const;
     const PoolStats& stats() const noexcept { return stats_; }
 
-    /// Re-derives invariants INV1-INV7 (docs/INVARIANTS.md) from the raw state and returns
-    /// the first violation as a one-line message, or nullopt. Costs O(conns + wants + dials).
+    /// Re-derives the invariants of docs/INVARIANTS.md (INV1-INV7 and the rule checks K5,
+    /// W1, W4, W5, T5, D1, D6, X1) from the raw state and returns the first violation as a
+    /// one-line message, or nullopt. Costs O(conns + wants + dials). Call it between pool
+    /// calls, never from inside a hook or port call.
     std::optional<std::string> check_invariants() const;
 
 private:
@@ -217,9 +231,8 @@ private:
         std::uint32_t dial_prev = npos, dial_next = npos;    // Go: connsPerHostWait[key]
         bool in_idle_wait = false;
         bool in_dial_wait = false;
-        std::uint32_t conn_slot = npos;  // delivered conn (ready)
-        bool was_idle = false;
-        Duration idle_time{0};
+        std::uint32_t conn_slot = npos;  // delivered conn (ready); never from the idle list,
+                                         // which get_conn hands out directly
         std::error_code error;           // delivered dial error (ready)
     };
 
@@ -242,13 +255,14 @@ private:
         Queue idle_wait;   // Go: idleConnWait[key]
         Queue dial_wait;   // Go: connsPerHostWait[key]
         int conns_count = 0;  // Go: connsPerHost[key]
-        std::uint32_t open = 0;
+        std::uint32_t open = 0;     // adopted conns not yet closed
+        std::uint32_t waiting = 0;  // wants of this key still waiting
     };
 
     class PortCall;
 
     // Go counterparts, same names in snake case.
-    std::optional<Lease> queue_for_idle_conn(KeyId key, std::uint32_t want);
+    std::optional<Lease> queue_for_idle_conn(KeyId key);
     void queue_for_dial(std::uint32_t want);
     void start_dial(KeyId key, std::uint32_t want, bool counted);
     void dec_conns_per_host(KeyId key);
@@ -267,7 +281,7 @@ private:
     // want plumbing
     std::uint32_t alloc_want(KeyId key);
     void free_want(std::uint32_t w);
-    void deliver(std::uint32_t w, std::uint32_t conn_slot, bool was_idle, Duration idle_time, std::error_code error);
+    void deliver(std::uint32_t w, std::uint32_t conn_slot, std::error_code error);
     void unlink_want(std::uint32_t w);
     void push_back(Queue& q, std::uint32_t w, bool idle_queue);
     void unlink(Queue& q, std::uint32_t w, bool idle_queue);

@@ -40,7 +40,7 @@ public:
     virtual void get_conn(KeyId /*key*/) {}
     /// TR2: a request got an HTTP/1 conn (never called for multiplexed conns, X2).
     virtual void got_conn(const GotConnInfo& /*info*/) {}
-    /// TR3: the outcome of Pool::put_idle_conn, except keep_alives_disabled.
+    /// TR3: the outcome of Pool::put_idle_conn for an HTTP/1 conn, except keep_alives_disabled.
     virtual void put_idle_conn(ConnId /*conn*/, PutResult /*result*/) {}
     /// A dial started for this key.
     virtual void connect_start(KeyId /*key*/, DialId /*dial*/) {}
