@@ -67,10 +67,11 @@ TEST_F(GoRegression, Issue61474SharedConnNotRepooledOnCancel) {
     WantId wc = get_pending(b_);
     FakeConn& z = finish_dial(true);
     ASSERT_TRUE(announced(wc));
-    pool().close_idle_connections();  // closes x, y, z
-    EXPECT_EQ(z.closed, CloseReason::close_idle_conns);
+    pool().close_idle_connections();  // closes x, y; retires z, which wc still holds
+    EXPECT_FALSE(z.closed.has_value());
     EXPECT_EQ(pool().conns_per_host(b_), 0);
-    pool().cancel_want(wc);
+    pool().cancel_want(wc);  // the last lease on z ends: now it is closed
+    EXPECT_EQ(z.closed, CloseReason::close_idle_conns);
     EXPECT_EQ(pool().conns_per_host(a_), 0);
     EXPECT_EQ(pool().conns_per_host(b_), 0);
     EXPECT_EQ(z.close_calls, 1);

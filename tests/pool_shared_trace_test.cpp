@@ -159,14 +159,24 @@ TEST_F(Shared, SharedConnsInLruAndIdleTimeFromFirstPooling) {
     EXPECT_TRUE(again.was_idle);
     pool().put_idle_conn(again.id);  // P4: idle_at not refreshed
     timers_.advance(3s);
-    EXPECT_EQ(get_idle(a_).idle_time, Duration(8s));
+    Lease third = get_idle(a_);
+    EXPECT_EQ(third.idle_time, Duration(8s));
     Lease h1 = get_dialed(b_);
     Lease s2 = get_dialed(b_, true);  // LRU: s1 (oldest), s2; h1 is leased
     EXPECT_EQ(pool().idle_count(), 2u);
     pool().put_idle_conn(h1.id);  // three idle: s1 evicted
-    EXPECT_EQ(fake(s1).closed, CloseReason::too_many_idle);
+    // s1 still carries two requests (s1, third): it is retired, out of the pool with its
+    // slot released, and closed when the last of them ends, as Go leaves it to HTTP/2.
+    EXPECT_FALSE(pool().is_idle(s1.id));
+    EXPECT_FALSE(pool().is_open(s1.id));
+    EXPECT_FALSE(fake(s1).closed.has_value());
     EXPECT_TRUE(pool().is_idle(s2.id));
     EXPECT_TRUE(pool().is_idle(h1.id));
+    EXPECT_EQ(pool().put_idle_conn(s1.id), PutResult::conn_broken);
+    EXPECT_FALSE(fake(s1).closed.has_value());
+    EXPECT_EQ(pool().put_idle_conn(third.id), PutResult::conn_broken);
+    EXPECT_EQ(fake(s1).closed, CloseReason::too_many_idle);
+    EXPECT_EQ(fake(s1).close_calls, 1);
     audit();
 }
 
@@ -299,6 +309,47 @@ TEST(TraceOptional, PoolWithoutHooks) {
     pool.close_conn(id, CloseReason::owner);
     EXPECT_EQ(conn.closed, CloseReason::owner);
     EXPECT_FALSE(pool.check_invariants().has_value());
+}
+
+// X1 D5 D7: with keep-alives off, a fresh shared conn is delivered to its requester and then
+// refused by the pool (P1); it must stay usable for that request (Go leaves an HTTP/2
+// conn's socket to the HTTP/2 layer) and be closed only when the lease ends.
+TEST_F(Shared, RefusedSharedConnServesItsLeaseThenCloses) {
+    Config c;
+    c.disable_keep_alives = true;
+    c.max_conns_per_host = 1;
+    make_pool(c);
+    WantId w = get_pending(a_);
+    FakeConn& s = finish_dial(true);
+    EXPECT_FALSE(s.closed.has_value()) << "closed in the call that delivered it";
+    EXPECT_EQ(pool().conns_per_host(a_), 0) << "D7: the retired conn's slot is released";
+    Lease l = take_ready(w);
+    EXPECT_FALSE(s.closed.has_value());
+    EXPECT_EQ(pool().put_idle_conn(l.id), PutResult::keep_alives_disabled);
+    EXPECT_EQ(s.closed, CloseReason::keep_alives_disabled);
+    EXPECT_EQ(s.close_calls, 1);
+    EXPECT_EQ(pool().open_conns(), 0u);
+    audit();
+}
+
+// C1 X1: CloseIdleConnections while a shared conn's dial is in flight: the conn arrives,
+// is delivered, is refused (P6) and retired, but closes only when its request is done.
+// An owner report of its death closes it at once.
+TEST_F(Shared, SharedConnRetiredByCloseIdleClosesAfterLastLease) {
+    WantId w = get_pending(a_);
+    pool().close_idle_connections();
+    FakeConn& s = finish_dial(true);
+    Lease l = take_ready(w);
+    EXPECT_FALSE(pool().is_open(l.id));
+    EXPECT_FALSE(s.closed.has_value());
+    audit();
+    pool().conn_closed(l.id, CloseReason::read_error);  // the owner saw it die
+    EXPECT_EQ(s.closed, CloseReason::close_idle);
+    EXPECT_EQ(s.close_calls, 1);
+    pool().close_conn(l.id, CloseReason::read_error);  // ends the lease; no second close
+    EXPECT_EQ(s.close_calls, 1);
+    EXPECT_EQ(pool().open_conns(), 0u);
+    audit();
 }
 
 }  // namespace

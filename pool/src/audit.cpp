@@ -75,6 +75,9 @@ std::optional<std::string> Pool::check_invariants() const {
             continue;
         }
         if (c.in_idle != (seen_key[s] != 0)) return format("INV1: conn slot %u in_idle flag disagrees with lists", s);
+        if (c.close_deferred && (!c.closed || !c.multiplexed)) {
+            return format("X1: conn slot %u has a deferred close but is not a retired shared conn", s);
+        }
         if (c.closed) {
             if (c.users == 0) return format("INV7: closed conn slot %u has no lease but was not recycled", s);
             if (c.counted) return format("INV6: closed conn slot %u still holds a MaxConnsPerHost slot", s);

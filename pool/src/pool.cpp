@@ -527,11 +527,23 @@ void Pool::on_idle_timer(std::uint32_t slot) {
     close_conn_if_still_idle(slot);
 }
 
-// Mirrors Go: (*persistConn).closeLocked: the first close releases the MaxConnsPerHost
-// slot (D7) and closes the conn; later ones do nothing.
-void Pool::close_locked(std::uint32_t slot, CloseReason reason) {
+// Mirrors Go: (*persistConn).closeLocked: the first close takes the conn out of the pool,
+// releases its MaxConnsPerHost slot (D7) and closes it; later ones do nothing.
+//
+// A shared conn that the pool retires (refused on return, evicted, too old, closed by
+// close_idle_connections) while requests still hold leases on it is closed only when the
+// last lease ends: Go's closeLocked leaves an HTTP/2 conn's socket to the HTTP/2 layer,
+// which finishes the streams in flight. `owner_says` (close_conn, conn_closed) closes at once.
+void Pool::close_locked(std::uint32_t slot, CloseReason reason, bool owner_says) {
     ConnSlot& c = conns_[slot];
-    if (c.closed) return;
+    if (c.closed) {
+        if (owner_says && c.close_deferred) {
+            c.close_deferred = false;
+            PortCall call(*this);
+            c.conn->close(c.deferred_reason);
+        }
+        return;
+    }
     remove_idle_conn_locked(slot);
     c.closed = true;
     --conns_open_;
@@ -541,7 +553,12 @@ void Pool::close_locked(std::uint32_t slot, CloseReason reason) {
     {
         PortCall call(*this);
         if (ports_.trace != nullptr) ports_.trace->conn_closed(id, c.key, reason);
-        c.conn->close(reason);
+        if (c.multiplexed && c.users != 0 && !owner_says) {
+            c.close_deferred = true;
+            c.deferred_reason = reason;
+        } else {
+            c.conn->close(reason);
+        }
     }
     if (c.counted) {
         c.counted = false;
@@ -553,6 +570,11 @@ void Pool::close_locked(std::uint32_t slot, CloseReason reason) {
 void Pool::release_if_done(std::uint32_t slot) {
     ConnSlot& c = conns_[slot];
     if (c.conn == nullptr || !c.closed || c.users != 0) return;
+    if (c.close_deferred) {  // a retired shared conn: its last lease just ended
+        c.close_deferred = false;
+        PortCall call(*this);
+        c.conn->close(c.deferred_reason);
+    }
     c.conn = nullptr;
     c.in_idle = false;
     ++c.generation;
@@ -565,14 +587,14 @@ void Pool::close_conn(ConnId id, CloseReason reason) {
     ConnSlot& c = conns_[slot];
     if (c.users == 0) detail::fatal("close_conn: conn %u.%u has no open lease", id.slot, id.generation);
     --c.users;
-    close_locked(slot, reason);
+    close_locked(slot, reason, true);
     release_if_done(slot);
 }
 
 void Pool::conn_closed(ConnId id, CloseReason reason) {
     enter("conn_closed");
     const std::uint32_t slot = conn_slot_of(id, "conn_closed");
-    close_locked(slot, reason);  // RM2: also removes it from the idle lists
+    close_locked(slot, reason, true);  // RM2: also removes it from the idle lists
     release_if_done(slot);
 }
 
@@ -615,6 +637,7 @@ ConnId Pool::dial_done(DialId id, Conn& conn) {
     }
     c.reused = false;
     c.counted = counted;  // the dial's slot now belongs to the conn (D7)
+    c.close_deferred = false;
     ++conns_open_;
     ++keys_[key].open;
     const ConnId cid{slot, c.generation};

@@ -25,7 +25,9 @@
 //   close_conn(id, reason)      ends the lease, the conn is not reusable (Connection: close)
 //   conn_closed(id, reason)     the owner saw the conn die (EOF, reset); a lease, if any, is
 //                               still open and must still be ended
-//   Conn::close(reason)         called by the pool exactly once per conn, when it is done;
+//   Conn::close(reason)         called by the pool exactly once per conn, when it is done
+//                               (for a shared conn the pool retires while requests still
+//                               hold it: when the last of those leases ends);
 //                               once it was called and no lease remains, the ConnId is dead
 //                               and any further mention of it is fatal
 //
@@ -193,7 +195,8 @@ public:
     std::size_t open_conns() const noexcept { return conns_open_; }
     std::size_t open_conns(KeyId key) const;
     bool is_idle(ConnId conn) const;
-    /// False once the pool closed the conn or learned it died. Fatal for an unknown id.
+    /// False once the pool closed or retired the conn, or learned it died. Fatal for an
+    /// unknown id. A retired shared conn still serves the leases held on it.
     bool is_open(ConnId conn) const;
     const PoolStats& stats() const noexcept { return stats_; }
 
@@ -220,6 +223,8 @@ private:
         bool multiplexed = false;       // Go: pconn.alt != nil
         bool reused = false;            // Go: pconn.reused (P3)
         bool counted = false;           // holds a MaxConnsPerHost slot (D7)
+        bool close_deferred = false;    // retired shared conn: Conn::close when the last lease ends
+        CloseReason deferred_reason = CloseReason::owner;
     };
 
     enum class WantState : std::uint8_t { free, waiting, ready };
@@ -275,7 +280,7 @@ private:
     bool remove_idle_conn_locked(std::uint32_t slot);
     void close_conn_if_still_idle(std::uint32_t slot);
     void on_idle_timer(std::uint32_t slot);
-    void close_locked(std::uint32_t slot, CloseReason reason);
+    void close_locked(std::uint32_t slot, CloseReason reason, bool owner_says = false);
     void release_if_done(std::uint32_t slot);
 
     // want plumbing

@@ -122,7 +122,8 @@ public:
     /// True for a shared, multiplexed conn (HTTP/2 style, Go's `alt != nil`): it can
     /// carry many requests at once and is never removed from the idle list on delivery (X1).
     virtual bool multiplexed() const = 0;
-    /// The pool is done with this conn: close it. Called at most once per conn. After it
+    /// The pool is done with this conn: close it. Called at most once per conn; for a shared
+    /// conn retired while requests hold it, only after the last of them ended. After it
     /// returns the pool never touches the object again, and the owner must not mention
     /// its ConnId to the pool again except to end a lease it still holds.
     virtual void close(CloseReason reason) = 0;
