@@ -10,8 +10,11 @@
 #include <string>
 
 #include "fatal.hpp"
+#include "mutants.hpp"
 
 namespace connpool {
+
+namespace mutant = detail::mutant;
 
 // Marks a call out to a port or a hook, so a call back into the pool from inside it is
 // caught (see the thread-safety contract in pool.hpp).
@@ -117,25 +120,25 @@ GetConnResult Pool::get_conn(KeyId key) {
 // so check-and-register stay one atomic step as in Go's fix of race #2 (fbaf881cc6).
 std::optional<Lease> Pool::queue_for_idle_conn(KeyId key) {
     if (config_.disable_keep_alives) return std::nullopt;  // T1
-    close_idle_ = false;                                   // T2
+    if constexpr (!mutant::close_idle_never_reset) close_idle_ = false;  // T2
     KeyState& ks = keys_[key];
     const TimePoint now = ks.idle_len != 0 ? ports_.clock.now() : TimePoint{};
     const bool timeout_on = config_.idle_conn_timeout > Duration::zero();
     // T4: scan from the most recently used end (LIFO). Bounded by the list length.
     for (std::uint32_t guard = ks.idle_len + 1; ks.idle_tail != npos; --guard) {
         if (guard == 0) detail::fatal("queue_for_idle_conn: idle list of key %u is cyclic", key);
-        const std::uint32_t slot = ks.idle_tail;
+        const std::uint32_t slot = mutant::fifo_reuse ? ks.idle_head : ks.idle_tail;
         ConnSlot& c = conns_[slot];
         // T3: too old by the clock even if its timer has not run yet.
         // Divergence from Go: Go spawns an async closeConnIfStillIdle and drops the conn
         // from the list but not from the LRU; here it is closed at once, which keeps INV1
         // exact. Go also compares wall-clock readings; here the injected Clock is used.
-        if (timeout_on && c.idle_at < now - config_.idle_conn_timeout) {
+        if (!mutant::no_too_old_check && timeout_on && c.idle_at < now - config_.idle_conn_timeout) {
             close_conn_if_still_idle(slot);
             continue;
         }
         const Duration idle_time = now - c.idle_at;
-        if (!c.multiplexed) {
+        if (!c.multiplexed || mutant::shared_removed_on_delivery) {
             // Divergence from Go: the idle timer is stopped when the conn is taken. Go
             // leaves it running and relies on T6; stopping it only saves a wakeup, and a
             // callback already in flight is still handled by on_idle_timer.
@@ -338,6 +341,9 @@ void Pool::cancel_want(WantId id) {
     const std::uint32_t w = want_slot_of(id, "cancel_want");
     WantSlot& ws = wants_[w];
     if (ws.state == WantState::waiting) {
+        if constexpr (mutant::front_only_waiter_cleanup) {
+            if (ws.in_idle_wait && keys_[ws.key].idle_wait.head != w) return;  // left queued
+        }
         unlink_want(w);
         free_want(w);
         return;
@@ -347,7 +353,7 @@ void Pool::cancel_want(WantId id) {
     if (slot == npos) return;  // an error result: nothing to give back
     ConnSlot& c = conns_[slot];
     --c.users;
-    if (!c.multiplexed) {
+    if (!c.multiplexed && !mutant::cancel_loses_delivered_conn) {
         // W3: the delivered conn goes back through putOrCloseIdleConn, never lost.
         put_or_close_idle_conn(slot);
     }
@@ -361,14 +367,14 @@ PutResult Pool::put_idle_conn(ConnId id) {
     enter("put_idle_conn");
     const std::uint32_t slot = conn_slot_of(id, "put_idle_conn");
     ConnSlot& c = conns_[slot];
-    if (c.users == 0) {
+    if (c.users == 0 && !mutant::dup_return_undetected) {
         // Go: "dup idle pconn" (P8) when the conn is idle; either way a lease ended twice.
         PortCall call(*this);
         detail::fatal("put_idle_conn: conn %u.%u (owner id %llu) returned twice: no open lease%s", id.slot,
                       id.generation, static_cast<unsigned long long>(c.conn->id()),
                       c.in_idle ? " and it is already idle (Go: dup idle pconn)" : "");
     }
-    --c.users;
+    if (c.users != 0) --c.users;
     ++stats_.puts;
     const PutResult r = put_or_close_idle_conn(slot);
     if (!accepted(r)) ++stats_.puts_refused;
@@ -404,7 +410,7 @@ PutResult Pool::try_put_idle_conn(std::uint32_t slot) {
     ConnSlot& c = conns_[slot];
     if (config_.keep_alives_off()) return PutResult::keep_alives_disabled;  // P1
     if (c.closed) return PutResult::conn_broken;                             // P2
-    c.reused = true;                                                         // P3
+    if constexpr (!mutant::reused_marked_late) c.reused = true;              // P3
     if (c.multiplexed && c.in_idle) return PutResult::pooled;                // P4
     KeyState& ks = keys_[c.key];
     if (deliver_to_waiter(slot, ks)) return PutResult::handed_to_waiter;     // P5
@@ -413,9 +419,16 @@ PutResult Pool::try_put_idle_conn(std::uint32_t slot) {
     // conns that its read loop has not removed yet; here a dead conn leaves the idle list
     // in the same call that reports it (conn_closed), so only live conns count.
     if (ks.idle_len >= static_cast<std::uint32_t>(config_.idle_conns_per_host_max())) {
-        return PutResult::too_many_idle_for_key;
+        if constexpr (!mutant::per_key_cap_evicts_oldest) return PutResult::too_many_idle_for_key;
+        const std::uint32_t oldest = ks.idle_head;
+        remove_idle_conn_locked(oldest);
+        close_locked(oldest, CloseReason::too_many_idle_for_key);
+        release_if_done(oldest);
     }
-    if (c.in_idle) detail::fatal("dup idle conn %u.%u in freelist (P8)", slot, c.generation);
+    if (c.in_idle && !mutant::dup_return_undetected) {
+        detail::fatal("dup idle conn %u.%u in freelist (P8)", slot, c.generation);
+    }
+    if constexpr (mutant::reused_marked_late) c.reused = true;
     admit_idle(slot);        // P9, P11, P12
     evict_lru_overflow();    // P10
     return PutResult::pooled;
@@ -426,8 +439,9 @@ PutResult Pool::try_put_idle_conn(std::uint32_t slot) {
 bool Pool::deliver_to_waiter(std::uint32_t slot, KeyState& ks) {
     if (ks.idle_wait.head == npos) return false;
     if (!conns_[slot].multiplexed) {
+        if constexpr (mutant::no_late_binding) return false;
         ++stats_.handoffs;
-        deliver(ks.idle_wait.head, slot, {});
+        deliver(mutant::handoff_to_newest_waiter ? ks.idle_wait.tail : ks.idle_wait.head, slot, {});
         return true;
     }
     for (std::uint32_t guard = ks.idle_wait.len + 1; ks.idle_wait.head != npos; --guard) {
@@ -453,7 +467,7 @@ void Pool::admit_idle(std::uint32_t slot) {
     lru_head_ = slot;
     ++lru_len_;
     c.in_idle = true;
-    c.idle_at = ports_.clock.now();
+    if (!mutant::idle_at_not_refreshed || !c.reused || c.idle_at == TimePoint{}) c.idle_at = ports_.clock.now();
     if (!c.multiplexed) arm_idle_timer(slot);
 }
 
@@ -461,7 +475,7 @@ void Pool::admit_idle(std::uint32_t slot) {
 void Pool::evict_lru_overflow() {
     if (config_.max_idle_conns <= 0) return;
     while (lru_len_ > static_cast<std::size_t>(config_.max_idle_conns)) {
-        const std::uint32_t oldest = lru_tail_;
+        const std::uint32_t oldest = mutant::evict_newest ? lru_head_ : lru_tail_;
         remove_idle_conn_locked(oldest);
         close_locked(oldest, CloseReason::too_many_idle);
         release_if_done(oldest);
@@ -513,13 +527,21 @@ void Pool::close_conn_if_still_idle(std::uint32_t slot) {
 void Pool::on_idle_timer(std::uint32_t slot) {
     enter("idle timer callback");
     ConnSlot& c = conns_[slot];
+    if constexpr (mutant::timer_no_still_idle_check) {
+        if (c.conn != nullptr && !c.multiplexed && !c.closed) {
+            remove_idle_conn_locked(slot);
+            close_locked(slot, CloseReason::idle_timeout);
+            release_if_done(slot);
+        }
+        return;
+    }
     if (c.conn == nullptr || !c.in_idle || c.multiplexed) return;  // T6: not idle, nothing to do
     // Divergence from Go: a conn is never closed before it has been idle for the full
     // IdleConnTimeout. Go's closeConnIfStillIdle only asks "is it idle?", so a callback
     // that was already in flight when the conn was reused and returned closes a conn that
     // has just become idle. Here such an early callback re-arms the timer for the rest.
     const Duration idle_for = ports_.clock.now() - c.idle_at;
-    if (idle_for < config_.idle_conn_timeout) {
+    if (idle_for < config_.idle_conn_timeout && !mutant::go_early_idle_close) {
         PortCall call(*this);
         c.timer->reset(config_.idle_conn_timeout - idle_for);
         return;
@@ -544,7 +566,7 @@ void Pool::close_locked(std::uint32_t slot, CloseReason reason, bool owner_says)
         }
         return;
     }
-    remove_idle_conn_locked(slot);
+    if (!(mutant::broken_conn_stays_idle && owner_says)) remove_idle_conn_locked(slot);
     c.closed = true;
     --conns_open_;
     --keys_[c.key].open;
@@ -562,14 +584,14 @@ void Pool::close_locked(std::uint32_t slot, CloseReason reason, bool owner_says)
     }
     if (c.counted) {
         c.counted = false;
-        dec_conns_per_host(c.key);
+        if constexpr (!mutant::close_keeps_slot) dec_conns_per_host(c.key);
     }
 }
 
 // A closed conn's slot is recycled once no lease refers to it any more.
 void Pool::release_if_done(std::uint32_t slot) {
     ConnSlot& c = conns_[slot];
-    if (c.conn == nullptr || !c.closed || c.users != 0) return;
+    if (c.conn == nullptr || !c.closed || c.users != 0 || c.in_idle) return;
     if (c.close_deferred) {  // a retired shared conn: its last lease just ended
         c.close_deferred = false;
         PortCall call(*this);
@@ -638,6 +660,7 @@ ConnId Pool::dial_done(DialId id, Conn& conn) {
     c.reused = false;
     c.counted = counted;  // the dial's slot now belongs to the conn (D7)
     c.close_deferred = false;
+    c.idle_at = TimePoint{};
     ++conns_open_;
     ++keys_[key].open;
     const ConnId cid{slot, c.generation};
@@ -652,7 +675,11 @@ ConnId Pool::dial_done(DialId id, Conn& conn) {
     if (!waiting || c.multiplexed) {
         // G5 late binding: the requester got another conn or gave up; the conn is pooled,
         // or handed to another waiter. No put_idle_conn trace on this path (TR3).
-        put_or_close_idle_conn(slot);
+        if (mutant::orphan_dial_closed && !waiting && !c.multiplexed) {
+            close_locked(slot, CloseReason::owner);
+        } else {
+            put_or_close_idle_conn(slot);
+        }
         release_if_done(slot);
     }
     return cid;
@@ -681,7 +708,8 @@ void Pool::dial_failed(DialId id, std::error_code error) {
     const bool waiting = want.slot < wants_.size() && wants_[want.slot].generation == want.generation &&
                          wants_[want.slot].state == WantState::waiting;
     if (waiting) deliver(want.slot, npos, error);
-    if (counted) dec_conns_per_host(key);
+    if (counted && !mutant::dial_failure_keeps_slot) dec_conns_per_host(key);
+    if (counted && mutant::dial_failure_double_release && keys_[key].conns_count > 0) dec_conns_per_host(key);
 }
 
 // ---- pool-wide ---------------------------------------------------------------------------
