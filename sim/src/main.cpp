@@ -1,0 +1,44 @@
+// connpool-sim entry point. If the pool core stops the program (connpool: fatal, which
+// aborts), the SIGABRT handler still prints the line that replays the run in progress.
+#include <csignal>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "cli.hpp"
+
+namespace {
+
+// Per thread: with explore --jobs, the aborting thread prints its own run.
+thread_local char current_repro[4096];
+thread_local std::size_t current_repro_len = 0;
+
+void remember(const std::string& repro) {
+    current_repro_len = repro.size() < sizeof current_repro ? repro.size() : sizeof current_repro - 1;
+    std::memcpy(current_repro, repro.data(), current_repro_len);
+}
+
+extern "C" void on_abort(int) {
+    static const char head[] = "\nconnpool-sim: the run aborted (see the error above); replay it with:\nconnpool-sim replay ";
+    if (current_repro_len != 0) {
+        ssize_t ignored = write(2, head, sizeof head - 1);
+        ignored = write(2, current_repro, current_repro_len);
+        ignored = write(2, "\n", 1);
+        (void)ignored;
+    }
+    std::signal(SIGABRT, SIG_DFL);
+    std::raise(SIGABRT);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::signal(SIGABRT, on_abort);
+    std::vector<std::string> args(argv + 1, argv + argc);
+    const int rc = connpool::sim::cli_main(args, std::cout, std::cerr, remember);
+    std::cout.flush();
+    return rc;
+}
