@@ -1,0 +1,300 @@
+// connpool-load: a load generator in the spirit of hey and wrk on connpool::real::Client.
+// CONNS workers each keep one request in flight, for a duration or a request count, through
+// one shared pool; afterwards it prints throughput, latency percentiles, status counts,
+// errors by reason, the pool's dials, reuses and closes by reason, and the TIME_WAIT
+// sockets toward the target read from /proc/net/tcp (what the seed documents were about).
+//
+// Usage: connpool-load URL -c CONNS (-d DURATION | -n REQUESTS) [--max-idle-per-host K]
+//          [--max-idle K] [--idle-timeout T] [--max-conns-per-host M] [--threads N]
+//          [--method M] [--body STRING] [--timeout T] [--post-handlers]
+// --post-handlers posts every completion handler instead of running it from the I/O
+// completion (ClientOptions::direct_handlers = false): callers then see the pool the way
+// Go's goroutines do, which is what makes a small per-host idle cap dial (seed documents).
+// Durations: 5s, 500ms, 2m, or plain seconds. Bad flags or URL: one line on stderr, exit 2.
+#include <utility>
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <netdb.h>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "connpool/real/client.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+    std::string url;
+    int connections = 0;
+    std::optional<std::chrono::nanoseconds> duration;
+    std::optional<long long> requests;
+    int threads = 1;
+    std::string method = "GET";
+    std::optional<std::string> body;
+    std::chrono::nanoseconds timeout{0};
+    bool post_handlers = false;
+    connpool::Config pool = connpool::Config::go_default_transport();
+};
+
+[[noreturn]] void usage_error(const std::string& message) {
+    std::fprintf(stderr, "connpool-load: %s (usage: connpool-load URL -c CONNS (-d DURATION | -n REQUESTS) "
+                         "[--max-idle-per-host K] [--idle-timeout T] [--max-conns-per-host M] [--threads N])\n",
+                 message.c_str());
+    std::exit(2);
+}
+
+std::optional<long long> parse_int(std::string_view s) {
+    if (s.empty() || s.size() > 12) return std::nullopt;
+    long long v = 0;
+    std::size_t i = 0;
+    const bool negative = s[0] == '-';
+    if (negative) i = 1;
+    if (i == s.size()) return std::nullopt;
+    for (; i < s.size(); ++i) {
+        if (s[i] < '0' || s[i] > '9') return std::nullopt;
+        v = v * 10 + (s[i] - '0');
+    }
+    return negative ? -v : v;
+}
+
+std::optional<std::chrono::nanoseconds> parse_duration(std::string_view s) {
+    struct Unit { std::string_view suffix; long long ns; };
+    static constexpr Unit units[] = {{"ms", 1'000'000}, {"us", 1'000}, {"s", 1'000'000'000}, {"m", 60'000'000'000}, {"h", 3'600'000'000'000}};
+    long long scale = 1'000'000'000;
+    for (const Unit& u : units) {
+        if (s.size() > u.suffix.size() && s.substr(s.size() - u.suffix.size()) == u.suffix) {
+            s.remove_suffix(u.suffix.size());
+            scale = u.ns;
+            break;
+        }
+    }
+    auto v = parse_int(s);
+    if (!v || *v < 0 || *v > 1'000'000'000) return std::nullopt;
+    return std::chrono::nanoseconds(*v * scale);
+}
+
+Options parse_args(int argc, char** argv) {
+    Options o;
+    std::vector<std::string_view> args(argv + 1, argv + argc);
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string_view a = args[i];
+        auto value = [&]() -> std::string_view {
+            if (i + 1 >= args.size()) usage_error("flag " + std::string(a) + " needs a value");
+            return args[++i];
+        };
+        auto int_value = [&](long long lo, long long hi) -> long long {
+            const std::string_view v = value();
+            auto n = parse_int(v);
+            if (!n || *n < lo || *n > hi)
+                usage_error("flag " + std::string(a) + ": '" + std::string(v) + "' is not an integer in " +
+                            std::to_string(lo) + ".." + std::to_string(hi));
+            return *n;
+        };
+        auto duration_value = [&]() {
+            const std::string_view v = value();
+            auto d = parse_duration(v);
+            if (!d) usage_error("flag " + std::string(a) + ": '" + std::string(v) + "' is not a duration (5s, 500ms)");
+            return *d;
+        };
+        if (a == "-c") o.connections = static_cast<int>(int_value(1, 100000));
+        else if (a == "-d") o.duration = duration_value();
+        else if (a == "-n") o.requests = int_value(1, 1'000'000'000);
+        else if (a == "--threads") o.threads = static_cast<int>(int_value(1, 64));
+        else if (a == "--max-idle-per-host") o.pool.max_idle_conns_per_host = static_cast<int>(int_value(-1, 1 << 24));
+        else if (a == "--max-idle") o.pool.max_idle_conns = static_cast<int>(int_value(0, 1 << 24));
+        else if (a == "--max-conns-per-host") o.pool.max_conns_per_host = static_cast<int>(int_value(0, 1 << 24));
+        else if (a == "--idle-timeout") o.pool.idle_conn_timeout = duration_value();
+        else if (a == "--timeout") o.timeout = duration_value();
+        else if (a == "--method") o.method = std::string(value());
+        else if (a == "--body") o.body = std::string(value());
+        else if (a == "--post-handlers") o.post_handlers = true;
+        else if (!a.empty() && a[0] == '-') usage_error("unknown flag " + std::string(a));
+        else if (o.url.empty()) o.url = std::string(a);
+        else usage_error("more than one URL");
+    }
+    if (o.url.empty()) usage_error("missing URL");
+    if (o.connections == 0) usage_error("missing -c CONNS");
+    if (o.duration.has_value() == o.requests.has_value()) usage_error("give exactly one of -d DURATION and -n REQUESTS");
+    if (o.duration && o.duration->count() == 0) usage_error("-d must be positive");
+    connpool::real::UrlParts parts;
+    if (std::error_code e = connpool::real::parse_http_url(o.url, parts)) usage_error("bad URL '" + o.url + "': " + e.message());
+    if (auto e = connpool::validate_config(o.pool)) usage_error(*e);
+    return o;
+}
+
+// TIME_WAIT sockets whose remote end is the target, from /proc/net/tcp and tcp6.
+long count_time_wait(const std::string& host, const std::string& port) {
+    addrinfo hints{};
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || res == nullptr) return -1;
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(res->ai_addr);
+    char want[32];
+    std::snprintf(want, sizeof want, "%08X:%04X", static_cast<unsigned>(sin->sin_addr.s_addr), ntohs(sin->sin_port));
+    freeaddrinfo(res);
+    long count = 0;
+    std::ifstream in("/proc/net/tcp");
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+        // "  sl  local_address rem_address   st ..."
+        char local[64], remote[64], state[8];
+        if (std::sscanf(line.c_str(), " %*s %63s %63s %7s", local, remote, state) != 3) continue;
+        if (std::string_view(state) == "06" && std::string_view(remote) == want) ++count;
+    }
+    return count;
+}
+
+std::string format_ms(double us) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.3f ms", us / 1000.0);
+    return b;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const Options o = parse_args(argc, argv);
+    connpool::real::UrlParts target;
+    (void)connpool::real::parse_http_url(o.url, target);
+
+    const long time_wait_before = count_time_wait(target.host, target.port);
+    boost::asio::io_context ioc(o.threads);
+    connpool::real::ClientOptions client_options;
+    client_options.pool = o.pool;
+    client_options.direct_handlers = !o.post_handlers;
+    connpool::real::Client client(ioc.get_executor(), client_options);
+
+    // Worker state: touched only from completion handlers, which all run on the client's strand.
+    std::vector<std::uint32_t> latencies_us;
+    std::map<unsigned, long long> statuses;
+    long long started = 0, completed = 0;
+    std::atomic<long long> completed_shared{0};
+    bool stopping = false;
+    const auto start = Clock::now();
+    const auto deadline = o.duration ? start + *o.duration : Clock::time_point::max();
+    if (o.requests) latencies_us.reserve(static_cast<std::size_t>(*o.requests));
+
+    std::function<void()> launch = [&] {
+        ++started;
+        connpool::real::Request r;
+        r.method = o.method;
+        r.url = o.url;
+        r.body = o.body;
+        r.timeout = o.timeout;
+        const auto sent = Clock::now();
+        client.async_request(std::move(r), [&, sent](std::error_code e, connpool::real::Response resp) {
+            const auto now = Clock::now();
+            ++completed;
+            completed_shared.store(completed, std::memory_order_relaxed);
+            if (!e) {
+                ++statuses[resp.status];
+                latencies_us.push_back(static_cast<std::uint32_t>(
+                    std::min<long long>(std::chrono::duration_cast<std::chrono::microseconds>(now - sent).count(), UINT32_MAX)));
+            }
+            const bool more = o.requests ? started < *o.requests : now < deadline;
+            if (more && !stopping) {
+                launch();
+            } else if (completed == started) {
+                stopping = true;
+                client.shutdown();  // the last worker done: let io_context::run return
+            }
+        });
+    };
+    const long long first = o.requests ? std::min<long long>(o.connections, *o.requests) : o.connections;
+    for (long long i = 0; i < first; ++i) launch();
+
+    // Progress line every 2 s on long runs (a separate timer; reads only an atomic).
+    auto progress_strand = boost::asio::make_strand(ioc);
+    boost::asio::steady_timer progress(progress_strand);
+    std::function<void()> tick = [&] {
+        progress.expires_after(std::chrono::seconds(2));
+        progress.async_wait([&](const boost::system::error_code& ec) {
+            if (ec) return;
+            const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+            const long long done = completed_shared.load(std::memory_order_relaxed);
+            std::fprintf(stderr, "  %.0f s: %lld requests (%.0f req/s)\n", secs, done, done / secs);
+            if (o.requests ? done < *o.requests : Clock::now() < deadline) tick();
+        });
+    };
+    tick();
+
+    std::vector<std::thread> threads;
+    for (int i = 1; i < o.threads; ++i) threads.emplace_back([&] { ioc.run(); });
+    // Stop the progress timer once the workers are done: run() returns when no work is left.
+    std::thread watcher([&] {
+        const long long total = o.requests ? *o.requests : -1;
+        for (;;) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            const bool done = total > 0 ? completed_shared.load() >= total
+                                        : Clock::now() >= deadline + std::chrono::seconds(60);
+            if (done || ioc.stopped()) break;
+            if (total < 0 && Clock::now() >= deadline) break;
+        }
+        boost::asio::post(progress_strand, [&] { progress.cancel(); });
+    });
+    ioc.run();
+    watcher.join();
+    for (auto& t : threads) t.join();
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+
+    const connpool::real::ClientStats s = client.stats();
+    std::sort(latencies_us.begin(), latencies_us.end());
+    auto pct = [&](double p) -> double {
+        if (latencies_us.empty()) return 0;
+        const std::size_t i = std::min(latencies_us.size() - 1, static_cast<std::size_t>(p * static_cast<double>(latencies_us.size())));
+        return latencies_us[i];
+    };
+    std::printf("target       %s  connections %d  threads %d  elapsed %.2f s  max-idle-per-host %d%s\n", o.url.c_str(),
+                o.connections, o.threads, elapsed, o.pool.idle_conns_per_host_max(), o.post_handlers ? "  post-handlers" : "");
+    std::printf("requests     %lld completed, %llu ok, %llu errors, %.1f req/s\n", completed,
+                static_cast<unsigned long long>(s.responses), static_cast<unsigned long long>(s.errors), completed / elapsed);
+    std::printf("latency      p50 %s  p90 %s  p99 %s  max %s\n", format_ms(pct(0.50)).c_str(), format_ms(pct(0.90)).c_str(),
+                format_ms(pct(0.99)).c_str(), format_ms(latencies_us.empty() ? 0 : latencies_us.back()).c_str());
+    std::printf("status      ");
+    for (const auto& [code, n] : statuses) std::printf(" %u: %lld", code, n);
+    std::printf("%s\n", statuses.empty() ? " none" : "");
+    std::printf("errors      ");
+    for (const auto& [reason, n] : s.errors_by_reason) std::printf(" %s: %llu;", reason.c_str(), static_cast<unsigned long long>(n));
+    std::printf("%s\n", s.errors_by_reason.empty() ? " none" : "");
+    const double attempts = static_cast<double>(completed + static_cast<long long>(s.retries));
+    // Dials started can exceed the attempts that ran on a fresh conn: a dial made for a request
+    // that got a returned conn first still completes and offers its conn to the pool (G5).
+    const double fresh = attempts - static_cast<double>(s.reuses);
+    std::printf("dials        %llu started (%.2f per 100 attempts), %llu failed; %.0f attempts ran on a fresh conn (%.2f%%)\n",
+                static_cast<unsigned long long>(s.pool.dials_started),
+                attempts > 0 ? 100.0 * static_cast<double>(s.pool.dials_started) / attempts : 0.0,
+                static_cast<unsigned long long>(s.pool.dials_failed), fresh, attempts > 0 ? 100.0 * fresh / attempts : 0.0);
+    std::printf("reuses       %llu, retries %llu\n", static_cast<unsigned long long>(s.reuses), static_cast<unsigned long long>(s.retries));
+    std::printf("closes      ");
+    bool any = false;
+    for (int r = 0; r < connpool::close_reason_count; ++r) {
+        if (s.pool.closes[r] == 0) continue;
+        any = true;
+        std::printf(" %s: %llu;", std::string(connpool::to_string(static_cast<connpool::CloseReason>(r))).c_str(),
+                    static_cast<unsigned long long>(s.pool.closes[r]));
+    }
+    std::printf("%s\n", any ? "" : " none");
+    const long tw = count_time_wait(target.host, target.port);
+    std::printf("time_wait    %ld sockets toward %s:%s after the run (%ld before it; /proc/net/tcp)\n", tw,
+                target.host.c_str(), target.port.c_str(), time_wait_before);
+    return s.responses > 0 ? 0 : 1;
+}
