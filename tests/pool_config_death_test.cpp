@@ -110,6 +110,21 @@ TEST_F(PoolDeathTest, DuplicatePut) {
 }
 
 // P8 INV3: ending a lease twice (close_conn after put_idle_conn) is fatal too.
+// P5 P8: returning a conn twice right after it was handed to a waiter is caught too; the
+// second return must not end the lease now held for the waiting request (found by the
+// props suite: it used to be accepted, and the conn was later leased to two requests).
+TEST_F(PoolDeathTest, DuplicatePutAfterHandoff) {
+    Lease l = get_dialed(a_);
+    WantId w = get_pending(a_);
+    EXPECT_EQ(pool().put_idle_conn(l.id), PutResult::handed_to_waiter);
+    EXPECT_DEATH(pool().put_idle_conn(l.id), "connpool: fatal: put_idle_conn: .*returned twice");
+    EXPECT_DEATH(pool().close_conn(l.id, CloseReason::owner), "connpool: fatal: close_conn: .*no open lease");
+    Lease handed = take_ready(w);
+    EXPECT_EQ(handed.id, l.id);
+    EXPECT_EQ(pool().put_idle_conn(handed.id), PutResult::pooled);
+    audit();
+}
+
 TEST_F(PoolDeathTest, CloseAfterPut) {
     Lease l = get_dialed(a_);
     pool().put_idle_conn(l.id);

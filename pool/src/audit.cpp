@@ -100,6 +100,7 @@ std::optional<std::string> Pool::check_invariants() const {
     // waiting wants (the no-leak divergence from Go's W5), each once.
     std::vector<std::uint32_t> idle_q(keys_.size(), 0), dial_q(keys_.size(), 0);
     std::vector<std::uint32_t> waiting_per_key(keys_.size(), 0);
+    std::vector<std::uint32_t> holds_per_conn(n_conns, 0);
     std::size_t waiting = 0, ready = 0, wfree = 0;
     for (std::uint32_t w = 0; w < wants_.size(); ++w) {
         const WantSlot& ws = wants_[w];
@@ -127,11 +128,18 @@ std::optional<std::string> Pool::check_invariants() const {
                         return format("INV7: ready want %u holds a recycled conn slot", w);
                     }
                     if (conns_[ws.conn_slot].users == 0) return format("INV7: ready want %u holds an unleased conn", w);
+                    ++holds_per_conn[ws.conn_slot];
                 }
                 break;
         }
     }
     if (waiting != wants_waiting_ || ready != wants_ready_) return std::string("INV7: want counters disagree with slots");
+    for (std::uint32_t s = 0; s < n_conns; ++s) {
+        if (conns_[s].want_holds != holds_per_conn[s] || conns_[s].want_holds > conns_[s].users) {
+            return format("INV7: conn slot %u: %u leases held by ready wants, %u ready wants hold it", s,
+                          conns_[s].want_holds, holds_per_conn[s]);
+        }
+    }
     if (wfree != free_wants_.size()) return std::string("INV7: want free list disagrees with slots");
     for (KeyId k = 0; k < keys_.size(); ++k) {
         for (int which = 0; which < 2; ++which) {

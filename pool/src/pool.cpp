@@ -304,7 +304,10 @@ void Pool::deliver(std::uint32_t w, std::uint32_t conn_slot, std::error_code err
     ++wants_ready_;
     ws.conn_slot = conn_slot;
     ws.error = error;
-    if (conn_slot != npos) ++conns_[conn_slot].users;  // the want holds the lease until taken
+    if (conn_slot != npos) {  // the want holds the lease until taken or cancelled
+        ++conns_[conn_slot].users;
+        ++conns_[conn_slot].want_holds;
+    }
     PortCall call(*this);
     ports_.listener.want_ready(WantId{w, ws.generation});
 }
@@ -322,6 +325,7 @@ WantOutcome Pool::take(WantId id) {
     WantOutcome out;
     if (ws.conn_slot != npos) {
         const std::uint32_t slot = ws.conn_slot;
+        --conns_[slot].want_holds;  // the lease passes from the want to the request
         out.lease = make_lease(slot, false, Duration::zero());  // TR2: WasIdle only via T4
         if (!conns_[slot].multiplexed && ports_.trace != nullptr) {  // TR2, X2
             PortCall call(*this);
@@ -353,6 +357,7 @@ void Pool::cancel_want(WantId id) {
     if (slot == npos) return;  // an error result: nothing to give back
     ConnSlot& c = conns_[slot];
     --c.users;
+    --c.want_holds;
     if (!c.multiplexed && !mutant::cancel_loses_delivered_conn) {
         // W3: the delivered conn goes back through putOrCloseIdleConn, never lost.
         put_or_close_idle_conn(slot);
@@ -367,14 +372,16 @@ PutResult Pool::put_idle_conn(ConnId id) {
     enter("put_idle_conn");
     const std::uint32_t slot = conn_slot_of(id, "put_idle_conn");
     ConnSlot& c = conns_[slot];
-    if (c.users == 0 && !mutant::dup_return_undetected) {
+    // Leases held by ready wants do not count: a second return right after a hand-off
+    // must not end the lease of the request the conn was handed to.
+    if (c.users == c.want_holds && !mutant::dup_return_undetected) {
         // Go: "dup idle pconn" (P8) when the conn is idle; either way a lease ended twice.
         PortCall call(*this);
         detail::fatal("put_idle_conn: conn %u.%u (owner id %llu) returned twice: no open lease%s", id.slot,
                       id.generation, static_cast<unsigned long long>(c.conn->id()),
                       c.in_idle ? " and it is already idle (Go: dup idle pconn)" : "");
     }
-    if (c.users != 0) --c.users;
+    if (c.users != c.want_holds) --c.users;
     ++stats_.puts;
     const PutResult r = put_or_close_idle_conn(slot);
     if (!accepted(r)) ++stats_.puts_refused;
@@ -607,7 +614,7 @@ void Pool::close_conn(ConnId id, CloseReason reason) {
     enter("close_conn");
     const std::uint32_t slot = conn_slot_of(id, "close_conn");
     ConnSlot& c = conns_[slot];
-    if (c.users == 0) detail::fatal("close_conn: conn %u.%u has no open lease", id.slot, id.generation);
+    if (c.users == c.want_holds) detail::fatal("close_conn: conn %u.%u has no open lease", id.slot, id.generation);
     --c.users;
     close_locked(slot, reason, true);
     release_if_done(slot);
@@ -651,6 +658,7 @@ ConnId Pool::dial_done(DialId id, Conn& conn) {
     c.conn = &conn;
     c.key = key;
     c.users = 0;
+    c.want_holds = 0;
     c.in_idle = false;
     c.closed = false;
     {

@@ -216,6 +216,7 @@ private:
         KeyId key = 0;
         std::uint32_t generation = 1;
         std::uint32_t users = 0;        // open leases, including ones held by ready wants
+        std::uint32_t want_holds = 0;   // of those, the ones held by ready wants (not yet taken)
         std::uint32_t key_prev = npos, key_next = npos;  // per-key idle list
         std::uint32_t lru_prev = npos, lru_next = npos;  // cross-key LRU
         bool in_idle = false;
