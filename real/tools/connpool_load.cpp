@@ -294,7 +294,12 @@ int main(int argc, char** argv) {
     }
     std::printf("%s\n", any ? "" : " none");
     const long tw = count_time_wait(target.host, target.port);
-    std::printf("time_wait    %ld sockets toward %s:%s after the run (%ld before it; /proc/net/tcp)\n", tw,
-                target.host.c_str(), target.port.c_str(), time_wait_before);
+    if (tw < 0 || time_wait_before < 0) {
+        std::printf("time_wait    not counted: %s:%s does not resolve to an IPv4 address\n",
+                    target.host.c_str(), target.port.c_str());
+    } else {
+        std::printf("time_wait    %ld sockets toward %s:%s after the run (%ld before it; /proc/net/tcp)\n", tw,
+                    target.host.c_str(), target.port.c_str(), time_wait_before);
+    }
     return s.responses > 0 ? 0 : 1;
 }
