@@ -237,5 +237,105 @@ TEST_F(GoRegression, IdleConnNeverHandedOutWhileTimerClosesIt) {
     audit();
 }
 
+// golang/go#29889 (D6, D7, INV5): when a conn closes while a request waits for a
+// MaxConnsPerHost slot, the slot passes to that request; the count is not decremented
+// first, so a third request cannot dial past the limit.
+TEST_F(GoRegression, Issue29889SlotPassesToWaiterWithoutDecrement) {
+    // Go 1.11 decremented connPerHostCount and also woke the waiter, which then dialed:
+    // with MaxConnsPerHost=1 two conns were open at once.
+    limit(1);
+    Lease a = get_dialed(a_);
+    WantId b = get_pending(a_);          // queued for the slot, no dial
+    EXPECT_EQ(dialer_.started, 1);
+    pool().close_conn(a.id, CloseReason::response_close);
+    EXPECT_EQ(dialer_.started, 2) << "the waiter did not get the freed slot";
+    EXPECT_EQ(pool().conns_per_host(a_), 1) << "the slot was released and handed on: counted once";
+    WantId c = get_pending(a_);          // must queue, not dial a second conn
+    EXPECT_EQ(dialer_.started, 2) << "a third request dialed past MaxConnsPerHost=1";
+    finish_dial();
+    Lease lb = take_ready(b);
+    EXPECT_EQ(pool().conns_per_host(a_), 1);
+    pool().put_idle_conn(lb.id);         // P5: handed to c, still one conn
+    EXPECT_EQ(take_ready(c).id, lb.id);
+    EXPECT_EQ(pool().conns_per_host(a_), 1);
+    audit();
+}
+
+// golang/go#66442 and #59017 (G2, G5, D5): a dial started for a request that then got an
+// idle conn is not cancelled; its conn is pooled when it arrives and keeps its slot.
+TEST_F(GoRegression, Issue66442DialNotCanceledWhenIdleConnReused) {
+    // Go 1.22 cancelled that dial with the request's context, so a burst after a quiet
+    // period dialed and threw away conns it would have needed a moment later.
+    limit(2, 30s);
+    Lease first = get_dialed(a_);
+    WantId w = get_pending(a_);          // dial #2 starts for it
+    EXPECT_EQ(pool().put_idle_conn(first.id), PutResult::handed_to_waiter);
+    Lease got = take_ready(w);           // served by the returned conn
+    EXPECT_TRUE(dialer_.canceled.empty()) << "the orphaned dial was cancelled";
+    FakeConn& late = finish_dial();      // the dial finishes afterwards
+    EXPECT_FALSE(fake_closed(late));
+    EXPECT_TRUE(pool().is_idle(id_of(late)));
+    EXPECT_EQ(pool().conns_per_host(a_), 2);
+    pool().put_idle_conn(got.id);
+    EXPECT_EQ(pool().idle_count(a_), 2u);
+    audit();
+}
+
+// golang/go#25621 (T3, T6): a client that polls exactly every IdleConnTimeout takes its
+// conn at the instant the idle timer fires, again and again. The conn is either reused
+// (timer stopped in time) or closed and replaced; it is never both, and nothing piles up.
+TEST_F(GoRegression, Issue25621PollingAtIdleTimeoutLeaksNothing) {
+    // Go 1.10 leaked a goroutine per poll when the timer fired as the conn was reused.
+    limit(0, 30ms);
+    Lease l = get_dialed(a_);
+    for (int poll = 0; poll < 50; ++poll) {
+        pool().put_idle_conn(l.id);
+        timers_.hold_fires = poll % 2 == 0;   // odd polls: the callback runs at once
+        timers_.advance(30ms);                // the instant the timer fires
+        const auto r = pool().get_conn(a_);
+        timers_.run_in_flight();              // a stale callback lands after the take
+        if (r.lease) {
+            l = *r.lease;
+            EXPECT_TRUE(pool().is_open(l.id)) << "poll " << poll << ": handed out a closed conn";
+        } else {
+            finish_dial();
+            l = take_ready(r.want);
+        }
+        EXPECT_FALSE(fake_closed(fake(l))) << "poll " << poll;
+        EXPECT_EQ(pool().open_conns(), 1u) << "poll " << poll << ": conns piled up";
+        EXPECT_EQ(pool().waiting_count(), 0u);
+        audit();
+    }
+    pool().put_idle_conn(l.id);
+    timers_.hold_fires = false;
+    timers_.advance(30ms);
+    EXPECT_EQ(pool().open_conns(), 0u);
+}
+
+// golang/go#41600 (W3, P5, D6): with MaxConnsPerHost=1 and MaxIdleConns=1, requests whose
+// cancellation races the delivery of the only conn never strand it; the next request
+// always gets it.
+TEST_F(GoRegression, Issue41600CancelRacingDeliveryNeverStrandsTheOnlyConn) {
+    // Go returned "unexpected error" and could hang: a zero-length response put the conn back
+    // while a cancel for the same request raced it.
+    Config c;
+    c.max_conns_per_host = 1;
+    c.max_idle_conns = 1;
+    make_pool(c);
+    Lease l = get_dialed(a_);
+    for (int i = 0; i < 20; ++i) {
+        WantId racing = get_pending(a_);
+        pool().put_idle_conn(l.id);       // delivered to the racing request...
+        ASSERT_TRUE(announced(racing));
+        pool().cancel_want(racing);       // ...which was cancelled before taking it
+        EXPECT_EQ(pool().idle_count(a_), 1u) << "round " << i << ": the conn was lost";
+        EXPECT_EQ(pool().conns_per_host(a_), 1);
+        l = get_idle(a_);                 // the next request gets it at once
+        audit();
+    }
+    pool().put_idle_conn(l.id);
+    EXPECT_EQ(dialer_.started, 1);
+}
+
 }  // namespace
 }  // namespace connpool::testing
