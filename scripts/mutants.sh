@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The mutation self-check: builds the pool core once per mutant in pool/mutants.txt
 # (`-Dmutant=NAME`, see docs/TESTING.md), runs the test suites in order (unit, props,
-# check, sim) until one fails, and prints a Markdown table: which suite killed each mutant
+# check, sim, seeds) until one fails, and prints a Markdown table: which suite killed each mutant
 # and how long that suite took. Exits 1 if any mutant survives every suite.
 # Usage: bash scripts/mutants.sh [--each-suite] [NAME ...]   (default: every mutant)
 #   --each-suite  runs every suite against every mutant (not only until the first kill) and
