@@ -1,21 +1,28 @@
 // connpool::real::Client: the Dialer, Conn and WantListener ports on Asio sockets, and the
-// HTTP/1.1 exchange on Boost.Beast. The only Beast translation unit of the library.
+// HTTP/1.1 exchange: the request head is written here, the response is parsed by
+// detail::ResponseReader (Boost.Beast's parser, response_reader.hpp).
 //
 // Shape: every object lives on one strand. The pool decides (which conn, dial or wait,
 // pool or close); this file does one async operation at a time and feeds the outcome back:
 //
 //   Op (one request)     waiting -(lease)-> active -(response read)-> put_idle_conn / close_conn
 //                              \-(cancel_want on timeout/cancel)     \-(error) close_conn, maybe retry
-//   HttpConn (one socket) always has one read outstanding while it is open and no response
-//                         is being parsed: the "peek". It completes with the next response's
-//                         first bytes when a request is active, or reports a dead idle conn
-//                         (RM2/RM3) when none is.
+//   HttpConn (one socket) always has one read outstanding while it is open and no complete
+//                         response is waiting to be handed over. With a request active, the
+//                         bytes go to the conn's ResponseReader; with none, any completion
+//                         means a dead idle conn (RM2/RM3).
+//
+// The hot path is one non-blocking write (the request usually fits the socket buffer, so
+// no async write is started) and one read completion per response, with no allocation
+// but the Op, the response's headers and body, and whatever the caller's handler needs.
 #include <utility>  // before Asio: Boost 1.74 forgets it (toolchain.md)
 
 #include "connpool/real/client.hpp"
 
+#include <array>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <string_view>
 #include <unordered_map>
 
@@ -25,29 +32,32 @@
 #pragma GCC diagnostic ignored "-Wnull-dereference"
 #endif
 #include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/error.hpp>
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
 
 #include "connpool/real/asio_ports.hpp"
+#include "response_reader.hpp"
 
 namespace connpool::real {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 using tcp = asio::ip::tcp;
+
+// The client's objects are bound to a strand of the io_context's own executor type, not to
+// any_io_executor: every completion then dispatches without type-erased executor copies.
+using IoExecutor = asio::io_context::executor_type;
+using Strand = asio::strand<IoExecutor>;
+using Socket = asio::basic_stream_socket<tcp, Strand>;
+using Resolver = asio::ip::basic_resolver<tcp, Strand>;
+using SteadyTimer = asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, Strand>;
 
 // ---- errors ------------------------------------------------------------------------------
 
@@ -84,33 +94,41 @@ namespace {
 
 // ---- URLs ----------------------------------------------------------------------------------
 
-struct Target {
-    std::string host;       // without brackets
-    std::string port;       // decimal
-    std::string host_header;
-    std::string path;       // origin-form target, "/" at least
+// The parts of an http:// URL, as views into the URL string.
+struct UrlView {
+    std::string_view host;       // without brackets
+    std::string_view port;       // as written, "80" when absent
+    unsigned port_number = 80;
+    bool bracketed = false;      // an [IPv6] literal
+    std::string_view path;       // origin-form target; empty means "/"
+    bool path_is_query = false;  // the path starts with '?': "/" goes before it
 };
 
 // http://host[:port][/path][?query]; no userinfo, no fragment sent.
-std::error_code parse_url(std::string_view url, Target& out) {
+std::error_code parse_url(std::string_view url, UrlView& out) {
     constexpr std::string_view http_prefix = "http://";
     const std::size_t scheme_end = url.find("://");
     if (scheme_end == std::string_view::npos || scheme_end == 0) return Error::invalid_url;
-    std::string scheme(url.substr(0, scheme_end));
-    for (char& ch : scheme) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
-    if (scheme != "http") return Error::unsupported_scheme;
+    const std::string_view scheme = url.substr(0, scheme_end);
+    bool is_http = scheme.size() == 4;
+    for (std::size_t i = 0; is_http && i < 4; ++i) {
+        const char ch = scheme[i] >= 'A' && scheme[i] <= 'Z' ? static_cast<char>(scheme[i] - 'A' + 'a') : scheme[i];
+        is_http = ch == "http"[i];
+    }
+    if (!is_http) return Error::unsupported_scheme;
     std::string_view rest = url.substr(http_prefix.size());
-    std::size_t authority_end = rest.find_first_of("/?#");
-    std::string_view authority = rest.substr(0, authority_end);
+    const std::size_t authority_end = rest.find_first_of("/?#");
+    const std::string_view authority = rest.substr(0, authority_end);
     std::string_view path = authority_end == std::string_view::npos ? std::string_view{} : rest.substr(authority_end);
     if (const std::size_t hash = path.find('#'); hash != std::string_view::npos) path = path.substr(0, hash);
     if (authority.empty() || authority.find('@') != std::string_view::npos) return Error::invalid_url;
     std::string_view host = authority, port = "80";
-    if (authority.front() == '[') {
+    out.bracketed = authority.front() == '[';
+    if (out.bracketed) {
         const std::size_t close = authority.find(']');
         if (close == std::string_view::npos) return Error::invalid_url;
         host = authority.substr(1, close - 1);
-        std::string_view after = authority.substr(close + 1);
+        const std::string_view after = authority.substr(close + 1);
         if (!after.empty()) {
             if (after.front() != ':') return Error::invalid_url;
             port = after.substr(1);
@@ -127,19 +145,38 @@ std::error_code parse_url(std::string_view url, Target& out) {
     }
     if (port_number == 0 || port_number > 65535) return Error::invalid_url;
     for (char ch : host) {
-        if (static_cast<unsigned char>(ch) <= ' ' || ch == '/' || ch == '\\') return Error::invalid_url;
+        if (static_cast<unsigned char>(ch) <= ' ' || ch == '/' || ch == '\\' || ch == 0x7f) return Error::invalid_url;
     }
-    out.host.assign(host);
-    out.port = std::to_string(port_number);
-    const bool bracket = authority.front() == '[';
-    out.host_header = bracket ? "[" + out.host + "]" : out.host;
-    if (port_number != 80) out.host_header += ":" + out.port;
-    out.path = path.empty() ? "/" : (path.front() == '?' ? "/" + std::string(path) : std::string(path));
+    // The path goes into the request line as it is: no spaces or control characters.
+    for (char ch : path) {
+        if (static_cast<unsigned char>(ch) <= ' ' || ch == 0x7f) return Error::invalid_url;
+    }
+    out.host = host;
+    out.port = port;
+    out.port_number = port_number;
+    out.path = path;
+    out.path_is_query = !path.empty() && path.front() == '?';
     return {};
 }
 
-bool is_idempotent_method(std::string_view m) {
-    return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m.empty();
+// RFC 9110 5.6.2: token = 1*tchar.
+bool is_token(std::string_view s) {
+    if (s.empty()) return false;
+    for (char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        if (!alnum && std::string_view("!#$%&'*+-.^_`|~").find(ch) == std::string_view::npos) return false;
+    }
+    return true;
+}
+
+// RFC 9110 5.5: no CR, LF, NUL or other controls but HTAB (Go's ValidHeaderFieldValue).
+bool is_field_value(std::string_view s) {
+    for (char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if ((c < ' ' && c != '\t') || c == 0x7f) return false;
+    }
+    return true;
 }
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -151,14 +188,58 @@ bool iequals(std::string_view a, std::string_view b) {
     return true;
 }
 
+bool is_idempotent_method(std::string_view m) {
+    return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m.empty();
+}
+
 std::uint64_t pack(WantId w) { return (std::uint64_t{w.generation} << 32) | w.slot; }
+
+// The request line and header fields (RFC 9112 3, 5), validated so that no caller value
+// can split the message: the method and field names must be tokens, values must not
+// contain CR, LF or other controls. A Host field replaces the URL's authority (virtual
+// hosting); framing is the client's: Content-Length is set from the body, and a caller's
+// Content-Length or Transfer-Encoding is refused.
+std::error_code build_head(const Request& request, const UrlView& url, bool close, std::string& head) {
+    const std::string_view method = request.method.empty() ? std::string_view("GET") : std::string_view(request.method);
+    if (!is_token(method)) return Error::invalid_request;
+    std::size_t size = method.size() + url.path.size() + url.host.size() + 64;
+    for (const auto& [name, value] : request.headers) {
+        if (!is_token(name) || !is_field_value(value)) return Error::invalid_request;
+        if (iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding")) return Error::invalid_request;
+        size += name.size() + value.size() + 4;
+    }
+    head.clear();
+    head.reserve(size);
+    head.append(method).append(" ");
+    if (url.path.empty() || url.path_is_query) head.append("/");
+    head.append(url.path).append(" HTTP/1.1\r\n");
+    bool host_given = false;
+    for (const auto& [name, value] : request.headers) host_given = host_given || iequals(name, "Host");
+    if (!host_given) {
+        head.append("Host: ");
+        if (url.bracketed) head.append("[").append(url.host).append("]");
+        else head.append(url.host);
+        if (url.port_number != 80) head.append(":").append(std::to_string(url.port_number));
+        head.append("\r\n");
+    }
+    for (const auto& [name, value] : request.headers) head.append(name).append(": ").append(value).append("\r\n");
+    if (request.body) head.append("Content-Length: ").append(std::to_string(request.body->size())).append("\r\n");
+    if (close) head.append("Connection: close\r\n");  // B1; Go also sends it when DisableKeepAlives is set
+    head.append("\r\n");
+    return {};
+}
+
+// Bytes read per socket read. A response larger than this is read in several reads.
+constexpr std::size_t read_chunk_bytes = 16 * 1024;
 
 }  // namespace
 
 std::error_code parse_http_url(std::string_view url, UrlParts& out) {
-    Target t;
-    if (std::error_code e = parse_url(url, t)) return e;
-    out = UrlParts{std::move(t.host), std::move(t.port), std::move(t.path)};
+    UrlView v;
+    if (std::error_code e = parse_url(url, v)) return e;
+    out.host.assign(v.host);
+    out.port = std::to_string(v.port_number);
+    out.path = v.path.empty() ? "/" : (v.path_is_query ? "/" + std::string(v.path) : std::string(v.path));
     return {};
 }
 
@@ -175,12 +256,14 @@ class HttpConn;
 struct Op {
     RequestId id = 0;
     Request request;
-    Target target;
-    http::request<http::string_body> message;
+    std::string host;  // from the URL, for the pool key and the dialer
+    std::string port;  // decimal
+    std::string head;  // request line and fields, built once: a retry resends it (RT5)
     std::function<void(std::error_code, Response)> handler;
     KeyId key = 0;
-    bool replayable = false;  // RT3
-    std::optional<asio::steady_timer> deadline;
+    bool replayable = false;    // RT3
+    bool head_method = false;   // a HEAD response has no body
+    std::optional<SteadyTimer> deadline;
 
     enum class Phase : std::uint8_t { starting, waiting, active, done } phase = Phase::starting;
     WantId want{};
@@ -189,8 +272,7 @@ struct Op {
     bool reused = false;
     int attempts = 0;
 
-    // Per attempt, reset by begin_attempt.
-    std::optional<http::response_parser<http::string_body>> parser;
+    // Per attempt, reset by use_lease.
     bool write_done = false;
     bool read_done = false;
     bool response_started = false;  // a byte of the response arrived (no retry after that)
@@ -201,10 +283,10 @@ struct Op {
 
 class Client::Impl final : public std::enable_shared_from_this<Client::Impl>, public Dialer, public WantListener {
 public:
-    Impl(asio::any_io_executor executor, ClientOptions options);
+    Impl(asio::io_context& ioc, ClientOptions options);
     ~Impl() override = default;
 
-    asio::strand<asio::any_io_executor> strand_;
+    Strand strand_;
 
     // Entry points, all on the strand.
     void start(const std::shared_ptr<Op>& op);
@@ -218,8 +300,8 @@ public:
     void want_ready(WantId want) override;
 
     // HttpConn plumbing.
-    void start_peek(const std::shared_ptr<HttpConn>& c);
-    void on_peek(const std::shared_ptr<HttpConn>& c, const boost::system::error_code& ec, std::size_t n);
+    void start_read(const std::shared_ptr<HttpConn>& c);
+    void on_read(const std::shared_ptr<HttpConn>& c, const boost::system::error_code& ec, std::size_t n);
     void conn_gone(HttpConn& c);
 
     ClientStats stats() const;
@@ -236,33 +318,41 @@ public:
 private:
     struct DialOp {
         DialId id{};
-        tcp::socket socket;
-        tcp::resolver resolver;
-        asio::steady_timer timer;
+        Socket socket;
+        Resolver resolver;
+        SteadyTimer timer;
         bool done = false;
         bool timed_out = false;
         bool canceled = false;
-        explicit DialOp(const asio::strand<asio::any_io_executor>& s) : socket(s), resolver(s), timer(s) {}
+        explicit DialOp(const Strand& s) : socket(s), resolver(s), timer(s) {}
     };
 
     void get_conn_for(const std::shared_ptr<Op>& op);
     void on_want_ready(WantId want);
     void use_lease(const std::shared_ptr<Op>& op, const Lease& lease);
+    void write_request(const std::shared_ptr<Op>& op);
     void on_written(const std::shared_ptr<Op>& op, const boost::system::error_code& ec, std::size_t n);
-    void start_parse(const std::shared_ptr<Op>& op);
-    void on_response(const std::shared_ptr<Op>& op, const boost::system::error_code& ec);
     void maybe_end_attempt(const std::shared_ptr<Op>& op);
     void end_attempt_ok(const std::shared_ptr<Op>& op);
     void end_attempt_failed(const std::shared_ptr<Op>& op, std::error_code error, CloseReason reason, bool retryable);
     void on_connected(const std::shared_ptr<DialOp>& d, const boost::system::error_code& ec);
     void abandon_dial(DialOp& d);
+    KeyId key_for(const Op& op);
+    void add_op(const std::shared_ptr<Op>& op);
+    void remove_op(RequestId id);
 
+    using OpMap = std::unordered_map<RequestId, std::shared_ptr<Op>>;
     std::vector<Endpoint> endpoints_;  // by KeyId
-    std::unordered_map<RequestId, std::shared_ptr<Op>> ops_;        // every request not done
+    OpMap ops_;                        // every request not done
+    std::vector<OpMap::node_type> spare_op_nodes_;  // recycled map nodes: no allocation per request
     std::unordered_map<std::uint64_t, std::shared_ptr<Op>> wants_;  // pack(WantId) -> waiting op
     std::unordered_map<std::uint32_t, std::shared_ptr<DialOp>> dials_;  // DialId.slot -> dial in progress
     std::unordered_map<std::uint64_t, std::shared_ptr<HttpConn>> conns_;  // serial -> open conn
     std::uint64_t next_conn_serial_ = 1;
+    // The last key looked up, so that a stream of requests to one host builds no key name.
+    std::string last_host_, last_port_, key_scratch_;
+    KeyId last_key_ = 0;
+    bool have_last_key_ = false;
     SteadyClock clock_;
     AsioTimerService timers_;
     std::unique_ptr<Pool> pool_;  // last: destroyed first, while the ports above still exist
@@ -274,12 +364,13 @@ private:
 // extra references, so it outlives its close until they ran.
 class HttpConn final : public Conn, public std::enable_shared_from_this<HttpConn> {
 public:
-    HttpConn(Client::Impl& impl, std::uint64_t serial, tcp::socket socket)
+    HttpConn(Client::Impl& impl, std::uint64_t serial, Socket socket)
         : impl_(impl), serial_(serial), socket_(std::move(socket)) {}
     std::uint64_t id() const override { return serial_; }
     bool multiplexed() const override { return false; }
     void close(CloseReason) override {
         closed_ = true;
+        op_.reset();
         boost::system::error_code ignored;
         socket_.close(ignored);  // completes the outstanding read and write with operation_aborted
         impl_.conn_gone(*this);  // last: may drop the owning reference
@@ -287,31 +378,81 @@ public:
 
     Client::Impl& impl_;
     const std::uint64_t serial_;
-    tcp::socket socket_;
-    beast::flat_buffer buffer_;  // bytes read and not yet parsed
+    Socket socket_;
+    boost::beast::flat_buffer buffer_;  // bytes read and not yet parsed
+    detail::ResponseReader reader_;      // the active request's response
     ConnId pool_id_{};
     bool closed_ = false;        // the pool closed it (Conn::close); never mention pool_id_ again
-    bool peeking_ = false;       // an async_read_some is outstanding
-    Op* op_ = nullptr;           // the active request, if any (Op owns a reference to us)
+    bool reading_ = false;       // an async_read_some is outstanding
+    std::shared_ptr<Op> op_;     // the active request, if any (it holds a reference to us too,
+                                 // until the attempt ends: both links are cut together)
 };
 
-Client::Impl::Impl(asio::any_io_executor executor, ClientOptions options)
-    : strand_(asio::make_strand(executor)), options_(std::move(options)), timers_(strand_) {
+namespace {
+asio::io_context& io_context_of(const asio::any_io_executor& executor) {
+    // The executor types io_context hands out: plain, work-tracking, or a strand of either.
+    using Plain = asio::io_context::basic_executor_type<std::allocator<void>, 0>;
+    using Tracked = asio::io_context::basic_executor_type<std::allocator<void>, 4>;
+    if (const auto* e = executor.target<Plain>()) return e->context();
+    if (const auto* e = executor.target<Tracked>()) return e->context();
+    if (const auto* e = executor.target<asio::strand<Plain>>()) return e->get_inner_executor().context();
+    if (const auto* e = executor.target<asio::strand<Tracked>>()) return e->get_inner_executor().context();
+    std::fprintf(stderr, "connpool: fatal: Client: the executor must be a boost::asio::io_context's (or a strand of one)\n");
+    std::abort();
+}
+}  // namespace
+
+Client::Impl::Impl(asio::io_context& ioc, ClientOptions options)
+    : strand_(asio::make_strand(ioc.get_executor())), options_(std::move(options)), timers_(strand_) {
     pool_ = std::make_unique<Pool>(options_.pool, PoolPorts{clock_, timers_, *this, *this, options_.trace});
 }
 
-void Client::Impl::conn_gone(HttpConn& c) { conns_.erase(c.serial_); }
+void Client::Impl::conn_gone(HttpConn& c) {
+    conns_.erase(c.serial_);
+    // No conn left: no idle timer is armed, so lazy timer waits must not keep run() busy.
+    if (conns_.empty()) timers_.cancel_stopped_waits();
+}
+
+void Client::Impl::add_op(const std::shared_ptr<Op>& op) {
+    if (spare_op_nodes_.empty()) {
+        ops_.emplace(op->id, op);
+        return;
+    }
+    OpMap::node_type node = std::move(spare_op_nodes_.back());
+    spare_op_nodes_.pop_back();
+    node.key() = op->id;
+    node.mapped() = op;
+    ops_.insert(std::move(node));
+}
+
+void Client::Impl::remove_op(RequestId id) {
+    OpMap::node_type node = ops_.extract(id);
+    if (node.empty()) return;
+    node.mapped().reset();
+    constexpr std::size_t spare_op_nodes_max = 1024;
+    if (spare_op_nodes_.size() < spare_op_nodes_max) spare_op_nodes_.push_back(std::move(node));
+}
 
 // ---- requests ----------------------------------------------------------------------------------
+
+KeyId Client::Impl::key_for(const Op& op) {
+    if (have_last_key_ && op.host == last_host_ && op.port == last_port_) return last_key_;
+    key_scratch_.assign("|http|").append(op.host).append(":").append(op.port);
+    const KeyId key = pool_->key(key_scratch_);
+    if (endpoints_.size() <= key) endpoints_.resize(key + 1);
+    if (endpoints_[key].host.empty()) endpoints_[key] = Endpoint{op.host, op.port};
+    last_host_ = op.host;
+    last_port_ = op.port;
+    last_key_ = key;
+    have_last_key_ = true;
+    return key;
+}
 
 void Client::Impl::start(const std::shared_ptr<Op>& op) {
     ++stats_.requests;
     if (shut_down_) return finish(op, Error::shut_down, {}, Invoke::post);  // start may run inside async_request
-    ops_.emplace(op->id, op);
-    std::string key_name = "|http|" + op->target.host + ":" + op->target.port;
-    op->key = pool_->key(key_name);
-    if (endpoints_.size() <= op->key) endpoints_.resize(op->key + 1);
-    if (endpoints_[op->key].host.empty()) endpoints_[op->key] = Endpoint{op->target.host, op->target.port};
+    add_op(op);
+    op->key = key_for(*op);
     if (op->request.timeout.count() > 0) {
         op->deadline.emplace(strand_);
         op->deadline->expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(op->request.timeout));
@@ -362,43 +503,72 @@ void Client::Impl::use_lease(const std::shared_ptr<Op>& op, const Lease& lease) 
     op->lease = lease.id;
     op->reused = lease.reused;
     if (lease.reused) ++stats_.reuses;
-    op->parser.reset();
     op->write_done = op->read_done = op->response_started = false;
     op->write_error = {};
     op->read_error = {};
     op->bytes_written = 0;
-    c->op_ = op.get();
-    if (!c->peeking_) start_peek(op->conn);
-    // The handler holds the conn: Beast's operation uses its socket until the handler runs,
-    // even after a cancel closed the conn and dropped the pool's reference.
-    http::async_write(c->socket_, op->message,
-                      [self = shared_from_this(), op, keep = op->conn](const boost::system::error_code& ec, std::size_t n) {
-                          self->on_written(op, ec, n);
+    c->op_ = op;
+    c->reader_.start({options_.response_header_limit_bytes, options_.response_body_limit_bytes}, op->head_method);
+    if (!c->reading_) start_read(op->conn);
+    write_request(op);
+}
+
+// The head and body in one gather write. The socket is non-blocking, so the first try is
+// synchronous and usually writes everything; only the rest, if any, goes to async_write.
+// An error is reported through a posted on_written, never from here: use_lease may run
+// inside async_request, where no handler may run.
+void Client::Impl::write_request(const std::shared_ptr<Op>& op) {
+    HttpConn& c = *op->conn;
+    const std::string_view body = op->request.body ? std::string_view(*op->request.body) : std::string_view{};
+    const std::size_t total = op->head.size() + body.size();
+    std::array<asio::const_buffer, 2> buffers{asio::buffer(op->head), asio::buffer(body.data(), body.size())};
+    boost::system::error_code ec;
+    std::size_t n = c.socket_.write_some(buffers, ec);
+    if (!ec && n == total) {
+        op->write_done = true;
+        op->bytes_written = n;
+        return;
+    }
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+        asio::post(strand_, [self = shared_from_this(), op, keep = op->conn, ec] { self->on_written(op, ec, 0); });
+        return;
+    }
+    if (ec) n = 0;
+    if (n < op->head.size()) {
+        buffers[0] = asio::buffer(op->head.data() + n, op->head.size() - n);
+    } else {
+        buffers[0] = asio::const_buffer();
+        buffers[1] = asio::buffer(body.data() + (n - op->head.size()), total - n);
+    }
+    // The handler holds the conn: the write uses its socket until the handler runs, even
+    // after a cancel closed the conn and dropped the pool's reference.
+    asio::async_write(c.socket_, buffers,
+                      [self = shared_from_this(), op, keep = op->conn, n](const boost::system::error_code& e, std::size_t m) {
+                          self->on_written(op, e, n + m);
                       });
 }
 
 void Client::Impl::on_written(const std::shared_ptr<Op>& op, const boost::system::error_code& ec, std::size_t n) {
-    if (op->phase != Op::Phase::active || op->conn == nullptr || op->conn->op_ != op.get()) return;
+    if (op->phase != Op::Phase::active || op->conn == nullptr || op->conn->op_ != op) return;
     op->write_done = true;
     op->write_error = ec;
     op->bytes_written = n;
     maybe_end_attempt(op);
 }
 
-void Client::Impl::start_peek(const std::shared_ptr<HttpConn>& c) {
-    c->peeking_ = true;
-    c->socket_.async_read_some(c->buffer_.prepare(8192),
+void Client::Impl::start_read(const std::shared_ptr<HttpConn>& c) {
+    c->reading_ = true;
+    c->socket_.async_read_some(c->buffer_.prepare(read_chunk_bytes),
                                [self = shared_from_this(), c](const boost::system::error_code& ec, std::size_t n) {
-                                   self->on_peek(c, ec, n);
+                                   self->on_read(c, ec, n);
                                });
 }
 
-void Client::Impl::on_peek(const std::shared_ptr<HttpConn>& c, const boost::system::error_code& ec, std::size_t n) {
-    c->peeking_ = false;
+void Client::Impl::on_read(const std::shared_ptr<HttpConn>& c, const boost::system::error_code& ec, std::size_t n) {
+    c->reading_ = false;
     if (c->closed_) return;
     c->buffer_.commit(n);
-    Op* op = c->op_;
-    if (op == nullptr) {
+    if (c->op_ == nullptr) {
         // Idle, or delivered to a want not yet taken: nothing is expected (RM2, RM3).
         CloseReason reason = CloseReason::protocol_error;  // unsolicited bytes
         const auto data = c->buffer_.data();
@@ -413,47 +583,32 @@ void Client::Impl::on_peek(const std::shared_ptr<HttpConn>& c, const boost::syst
         pool_->conn_closed(c->pool_id_, reason);
         return;
     }
-    std::shared_ptr<Op> active = ops_.count(op->id) ? ops_[op->id] : nullptr;
-    if (!active) return;
-    if (ec) {
-        // The server closed or reset before the first response byte (Go: peek failed).
-        active->read_done = true;
-        active->read_error = ec == asio::error::eof ? std::error_code(Error::server_closed) : std::error_code(ec);
-        return maybe_end_attempt(active);
-    }
-    active->response_started = true;
-    start_parse(active);
-}
-
-void Client::Impl::start_parse(const std::shared_ptr<Op>& op) {
-    op->parser.emplace();
-    op->parser->header_limit(static_cast<std::uint32_t>(options_.response_header_limit_bytes));
-    op->parser->body_limit(options_.response_body_limit_bytes);
-    if (op->message.method() == http::verb::head) op->parser->skip(true);
-    // As in use_lease, the handler holds the conn whose socket and buffer Beast uses.
-    http::async_read(op->conn->socket_, op->conn->buffer_, *op->parser,
-                     [self = shared_from_this(), op, keep = op->conn](const boost::system::error_code& ec, std::size_t) {
-                         self->on_response(op, ec);
-                     });
-}
-
-void Client::Impl::on_response(const std::shared_ptr<Op>& op, const boost::system::error_code& ec) {
-    if (op->phase != Op::Phase::active || op->conn == nullptr || op->conn->op_ != op.get()) return;
-    if (!ec) {
-        const unsigned status = op->parser->get().result_int();
-        if (status >= 100 && status < 200 && status != 101) return start_parse(op);  // 1xx: read on
-    }
-    op->read_done = true;
-    if (ec == http::error::body_limit || ec == http::error::header_limit || ec == http::error::buffer_overflow) {
-        op->read_error = Error::response_too_large;
-    } else if (ec == asio::error::eof || ec == http::error::partial_message || ec == http::error::end_of_stream) {
-        op->read_error = Error::server_closed;
-    } else if (ec && ec.category() == boost::system::error_code(http::error::body_limit).category()) {  // other Beast http errors
-        op->read_error = Error::protocol_error;
-    } else if (ec) {
+    std::shared_ptr<Op> op = c->op_;
+    if (n > 0) op->response_started = true;
+    if (ec && ec != asio::error::eof) {
+        // A reset or another socket error, before or during the response (Go: peek failed).
+        op->read_done = true;
         op->read_error = ec;
+        return maybe_end_attempt(op);
     }
-    maybe_end_attempt(op);
+    detail::ResponseReader& reader = c->reader_;
+    if (reader.state() == detail::ResponseReader::State::need_more && c->buffer_.size() > 0) {
+        const auto data = c->buffer_.data();
+        c->buffer_.consume(reader.feed(static_cast<const char*>(data.data()), data.size()));
+    }
+    if (ec == asio::error::eof) reader.feed_eof();
+    switch (reader.state()) {
+        case detail::ResponseReader::State::idle:  // not reachable: use_lease started it
+        case detail::ResponseReader::State::need_more:
+            return start_read(c);
+        case detail::ResponseReader::State::done:
+            op->read_done = true;
+            return maybe_end_attempt(op);
+        case detail::ResponseReader::State::failed:
+            op->read_done = true;
+            op->read_error = reader.error();
+            return maybe_end_attempt(op);
+    }
 }
 
 // An attempt ends once both halves are done, or at once on a write error.
@@ -487,25 +642,19 @@ void Client::Impl::maybe_end_attempt(const std::shared_ptr<Op>& op) {
 
 void Client::Impl::end_attempt_ok(const std::shared_ptr<Op>& op) {
     std::shared_ptr<HttpConn> c = std::move(op->conn);
-    const bool need_eof = op->parser->need_eof();
-    http::response<http::string_body> message = op->parser->release();
-    Response response;
-    response.status = message.result_int();
-    response.version = message.version();
+    detail::ResponseReader& reader = c->reader_;
+    Response response = std::move(reader.response());
     response.reused = op->reused;
     response.attempts = op->attempts;
-    for (const auto& field : message)
-        response.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    response.body = std::move(message.body());
     // B1: Connection: close, HTTP/1.0 without keep-alive, or a request that asked to close.
     // A body delimited by EOF (no length, not chunked) leaves a conn the server closed.
-    const bool keep = message.keep_alive() && !op->request.close && response.status != 101 && !op->write_error &&
-                      !need_eof;
+    const bool keep = reader.keep_alive() && !op->request.close && response.status != 101 && !op->write_error &&
+                      !reader.eof_delimited();
     const bool clean = c->buffer_.size() == 0;  // bytes past the response are unsolicited
-    c->op_ = nullptr;
+    c->op_.reset();
     op->phase = Op::Phase::done;
     if (keep && clean) {
-        start_peek(c);                        // RM2: watch the conn while it is idle
+        start_read(c);                        // RM2: watch the conn while it is idle
         pool_->put_idle_conn(op->lease);      // B2/B3: before the caller's handler runs
     } else {
         pool_->close_conn(op->lease, clean ? CloseReason::response_close : CloseReason::protocol_error);
@@ -516,11 +665,11 @@ void Client::Impl::end_attempt_ok(const std::shared_ptr<Op>& op) {
 void Client::Impl::end_attempt_failed(const std::shared_ptr<Op>& op, std::error_code error, CloseReason reason,
                                       bool retryable) {
     std::shared_ptr<HttpConn> c = std::move(op->conn);
-    c->op_ = nullptr;
+    c->op_.reset();
     pool_->close_conn(op->lease, reason);
     if (retryable && !shut_down_) {
         ++stats_.retries;
-        return get_conn_for(op);  // RT1: another conn; the message is kept, so the body rewinds (RT5)
+        return get_conn_for(op);  // RT1: another conn; the head and body are kept (RT5)
     }
     finish(op, error, {});
 }
@@ -535,7 +684,7 @@ void Client::Impl::cancel_op(const std::shared_ptr<Op>& op, std::error_code erro
             break;
         case Op::Phase::active: {
             std::shared_ptr<HttpConn> c = std::move(op->conn);
-            c->op_ = nullptr;
+            c->op_.reset();
             pool_->close_conn(op->lease, CloseReason::request_canceled);  // B5: never reused
             break;
         }
@@ -552,7 +701,7 @@ void Client::Impl::cancel_by_id(RequestId id) {
 
 void Client::Impl::finish(const std::shared_ptr<Op>& op, std::error_code error, Response response, Invoke how) {
     op->phase = Op::Phase::done;
-    ops_.erase(op->id);
+    remove_op(op->id);
     if (op->deadline) op->deadline->cancel();
     if (error) {
         ++stats_.errors;
@@ -640,12 +789,13 @@ void Client::Impl::on_connected(const std::shared_ptr<DialOp>& d, const boost::s
     }
     boost::system::error_code ignored;
     d->socket.set_option(tcp::no_delay(true), ignored);
+    d->socket.non_blocking(true, ignored);  // write_request's first, synchronous try
     auto c = std::make_shared<HttpConn>(*this, next_conn_serial_++, std::move(d->socket));
     conns_.emplace(c->serial_, c);
     const ConnId id = pool_->dial_done(d->id, *c);
     if (c->closed_) return;  // refused inside dial_done; the id is already dead
     c->pool_id_ = id;
-    start_peek(c);
+    start_read(c);
 }
 
 // ---- pool-wide ----------------------------------------------------------------------------------
@@ -668,6 +818,7 @@ void Client::Impl::do_shutdown() {
         dials_.erase(d->id.slot);
         pool_->dial_failed(d->id, Error::shut_down);
     }
+    timers_.cancel_stopped_waits();
     // Every want was cancelled and every lease ended with close idle set, so the pool
     // closed every conn it had (P6). A conn still here would be a bug in this file.
     if (!conns_.empty()) std::fprintf(stderr, "connpool::real: %zu conns left open at shutdown\n", conns_.size());
@@ -689,7 +840,7 @@ Client::Client(asio::any_io_executor executor, ClientOptions options) {
         std::abort();
     }
     if (options.attempts_max < 1) options.attempts_max = 1;
-    impl_ = std::make_shared<Impl>(std::move(executor), std::move(options));
+    impl_ = std::make_shared<Impl>(io_context_of(executor), std::move(options));
 }
 
 Client::~Client() { shutdown(); }
@@ -698,32 +849,21 @@ RequestId Client::async_request(Request request, std::function<void(std::error_c
     auto op = std::make_shared<Op>();
     op->id = impl_->next_id_.fetch_add(1, std::memory_order_relaxed);
     op->handler = std::move(handler);
-    std::error_code error = parse_url(request.url, op->target);
+    op->request = std::move(request);  // first: the views below point into op->request
+    const Request& r = op->request;
+    UrlView url;
+    std::error_code error = parse_url(r.url, url);
     if (!error) {
-        try {
-            auto& m = op->message;
-            const http::verb verb = http::string_to_verb(request.method);
-            if (verb == http::verb::unknown) m.method_string(request.method);
-            else m.method(verb);
-            m.target(op->target.path);
-            m.version(11);
-            m.set(http::field::host, op->target.host_header);
-            for (const auto& [name, value] : request.headers) {
-                m.insert(name, value);
-                if (iequals(name, "Idempotency-Key") || iequals(name, "X-Idempotency-Key")) op->replayable = true;
-            }
-            if (request.body) {
-                m.body() = std::move(*request.body);  // the message keeps it for retries (RT5)
-                m.content_length(m.body().size());
-            }
-            // B1; Go also sends Connection: close when DisableKeepAlives is set.
-            if (request.close || impl_->options_.pool.disable_keep_alives) m.keep_alive(false);
-        } catch (const std::exception&) {
-            error = Error::invalid_request;
-        }
+        const bool close = r.close || impl_->options_.pool.disable_keep_alives;
+        error = build_head(r, url, close, op->head);
+        op->host.assign(url.host);
+        op->port = std::to_string(url.port_number);  // one key for :080 and :80
     }
-    op->replayable = op->replayable || is_idempotent_method(request.method);
-    op->request = std::move(request);
+    op->head_method = r.method == "HEAD";
+    op->replayable = is_idempotent_method(r.method);
+    for (const auto& [name, value] : r.headers) {
+        if (iequals(name, "Idempotency-Key") || iequals(name, "X-Idempotency-Key")) op->replayable = true;
+    }
     if (!error && impl_->options_.direct_handlers && impl_->strand_.running_in_this_thread()) {
         // Called from a handler: start now, so a conn just returned is reused (T4) before
         // other queued completions run. The handler still never runs in here (start posts).

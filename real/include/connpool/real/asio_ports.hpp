@@ -31,13 +31,34 @@ public:
 /// - Timer::stop(): true if the callback had not run yet (and now never will for this arming).
 /// - Timer::reset(d): re-arms for d from now; returns whether the old arming was pending.
 /// - ~Timer: no callback runs afterwards (the pending wait is cancelled and ignored).
+///
+/// Waits are lazy, because the pool stops and re-arms a conn's idle timer on every request
+/// (take, then return): stop() only marks the timer stopped and leaves its asio wait in
+/// place, and reset() to a deadline no earlier than the wait in place only records the
+/// deadline; when the wait expires it either runs the callback (armed and due), waits again
+/// for the rest (armed, deadline moved later), or ends (stopped). So a steady stream of
+/// requests costs no asio timer operation at all. The price: a stopped timer's wait keeps
+/// io_context::run busy until it expires, unless cancel_stopped_waits() ends it; the client
+/// calls that when its last conn closes and at shutdown.
 class AsioTimerService final : public TimerService {
 public:
-    explicit AsioTimerService(boost::asio::any_io_executor executor) : executor_(std::move(executor)) {}
+    explicit AsioTimerService(boost::asio::any_io_executor executor);
+    ~AsioTimerService() override;
+    AsioTimerService(const AsioTimerService&) = delete;
+    AsioTimerService& operator=(const AsioTimerService&) = delete;
+
+    /// The timers must be destroyed before the service.
     std::unique_ptr<Timer> after_func(Duration d, std::function<void()> callback) override;
+
+    /// Cancels the asio waits that stopped timers still keep, so that they no longer keep
+    /// io_context::run busy. Armed timers are not affected.
+    void cancel_stopped_waits();
+
+    struct State;  // one per timer, in an intrusive list while its Timer lives
 
 private:
     boost::asio::any_io_executor executor_;
+    State* timers_ = nullptr;  // head of the list of live timers
 };
 
 }  // namespace connpool::real
