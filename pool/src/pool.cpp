@@ -792,3 +792,89 @@ bool Pool::is_open(ConnId id) const {
 }
 
 }  // namespace connpool
+
+// ---- model checker support -----------------------------------------------------------------
+
+namespace connpool {
+
+namespace {
+
+// Small values take one byte; the rest an escape byte and eight bytes.
+void put_value(std::string& out, std::uint64_t v) {
+    if (v < 0xff) {
+        out.push_back(static_cast<char>(v));
+        return;
+    }
+    out.push_back(static_cast<char>(0xff));
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+}  // namespace
+
+void Pool::append_state_for_testing(std::string& out, Duration age_cap) const {
+    const TimePoint now = ports_.clock.now();
+    put_value(out, close_idle_ ? 1 : 0);
+    put_value(out, keys_.size());
+    for (const KeyState& ks : keys_) {
+        put_value(out, static_cast<std::uint64_t>(static_cast<std::int64_t>(ks.conns_count)));
+        put_value(out, ks.open);
+        put_value(out, ks.waiting);
+        put_value(out, ks.idle_len);
+        for (std::uint32_t s = ks.idle_head, guard = 0; s != npos && guard <= conns_.size(); s = conns_[s].key_next, ++guard) {
+            put_value(out, s);
+        }
+        for (int which = 0; which < 2; ++which) {
+            const Queue& q = which == 0 ? ks.idle_wait : ks.dial_wait;
+            put_value(out, q.len);
+            for (std::uint32_t w = q.head, guard = 0; w != npos && guard <= wants_.size(); ++guard) {
+                put_value(out, w);
+                w = which == 0 ? wants_[w].idle_next : wants_[w].dial_next;
+            }
+        }
+    }
+    put_value(out, lru_len_);
+    for (std::uint32_t s = lru_head_, guard = 0; s != npos && guard <= conns_.size(); s = conns_[s].lru_next, ++guard) {
+        put_value(out, s);
+    }
+    put_value(out, conns_.size());
+    for (const ConnSlot& c : conns_) {
+        const Duration age = now - c.idle_at;
+        const Duration capped = age < age_cap ? age : age_cap;
+        const unsigned flags = (c.conn != nullptr ? 1u : 0u) | (c.timer ? 2u : 0u) | (c.in_idle ? 4u : 0u) |
+                               (c.closed ? 8u : 0u) | (c.multiplexed ? 16u : 0u) | (c.reused ? 32u : 0u) |
+                               (c.counted ? 64u : 0u) | (c.close_deferred ? 128u : 0u);
+        put_value(out, flags);
+        if (c.conn == nullptr) continue;
+        put_value(out, c.key);
+        put_value(out, c.users);
+        put_value(out, c.want_holds);
+        put_value(out, static_cast<std::uint64_t>(c.deferred_reason));
+        put_value(out, static_cast<std::uint64_t>(capped.count()));
+    }
+    put_value(out, free_conns_.size());
+    for (const std::uint32_t s : free_conns_) put_value(out, s);
+    put_value(out, wants_.size());
+    for (const WantSlot& ws : wants_) {
+        put_value(out, static_cast<std::uint64_t>(ws.state));
+        if (ws.state == WantState::free) continue;
+        put_value(out, ws.key);
+        put_value(out, (ws.in_idle_wait ? 1u : 0u) | (ws.in_dial_wait ? 2u : 0u));
+        put_value(out, ws.conn_slot);
+        put_value(out, static_cast<std::uint64_t>(static_cast<std::int64_t>(ws.error.value())));
+    }
+    put_value(out, free_wants_.size());
+    for (const std::uint32_t w : free_wants_) put_value(out, w);
+    put_value(out, dials_.size());
+    for (const DialSlot& ds : dials_) {
+        put_value(out, ds.active ? 1 : 0);
+        if (!ds.active) continue;
+        const bool want_live = ds.want.slot < wants_.size() && wants_[ds.want.slot].generation == ds.want.generation;
+        put_value(out, ds.key);
+        put_value(out, (ds.counted ? 1u : 0u) | (ds.cancel_sent ? 2u : 0u) | (want_live ? 4u : 0u));
+        put_value(out, ds.want.slot);
+    }
+    put_value(out, free_dials_.size());
+    for (const std::uint32_t d : free_dials_) put_value(out, d);
+}
+
+}  // namespace connpool

@@ -15,6 +15,7 @@
 #include <thread>
 #include <utility>
 
+#include "check.hpp"
 #include "options.hpp"
 #include "world.hpp"
 
@@ -30,6 +31,8 @@ const char* const usage =
     "       connpool-sim replay <repro> [--summary] [--trace-json FILE]\n"
     "       connpool-sim repro [--seed S] [--no-swarm] [--<option> VALUE]...   (prints a repro line)\n"
     "       connpool-sim options      (lists every --<option> with its default)\n"
+    "       connpool-sim check [--keys N] [--requests N] [--depth N] ...   (bounded exhaustive model checker;\n"
+    "                          connpool-sim check --help lists its flags; replay with check --replay 'cpc1,...')\n"
     "Each explore seed draws its own pool config, workload and faults (swarm testing) unless\n"
     "--no-swarm is given; any --<option> fixes that value for every seed.\n";
 
@@ -734,6 +737,12 @@ int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
         return args.empty() ? 2 : 0;
     }
     if (args[0] == "explore") return explore(args, out, err, hook);
+    if (args[0] == "check") return check_main(args, out, err, hook);
+    // A check replay string (cpc1,...) replays through the checker, so the line the abort
+    // handler prints (connpool-sim replay <repro>) works for both tools.
+    if (args[0] == "replay" && args.size() == 2 && args[1].rfind("cpc1,", 0) == 0) {
+        return check_main({"check", "--replay", args[1]}, out, err, hook);
+    }
     if (args[0] == "replay") return replay(args, out, err, hook);
     if (args[0] == "repro") return repro(args, out, err);
     if (args[0] == "merge") return merge(args, out, err);
@@ -752,7 +761,7 @@ int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
         }
         return 0;
     }
-    err << "connpool-sim: unknown command '" << args[0] << "' (explore, replay, repro, merge, whatif, options, help)\n";
+    err << "connpool-sim: unknown command '" << args[0] << "' (explore, replay, repro, merge, whatif, check, options, help)\n";
     return 2;
 }
 
