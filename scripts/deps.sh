@@ -2,8 +2,9 @@
 # Installs the Debian bookworm packages connpool builds and tests with, if any is missing.
 # Sourced by scripts/main.sh and scripts/test.sh; needs root (or sudo) only when installing.
 set -euo pipefail
+# nginx: the real suite's tests against a real server start it themselves (real/tests/nginx_server.hpp).
 connpool_packages=(meson ninja-build pkg-config cmake g++ clang libclang-rt-14-dev
-  librapidcheck-dev libgtest-dev libgmock-dev libboost-dev libbenchmark-dev)
+  librapidcheck-dev libgtest-dev libgmock-dev libboost-dev libbenchmark-dev nginx)
 missing=()
 for p in "${connpool_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -60,6 +60,11 @@ public:
     std::error_code error() const { return error_; }
     /// Whether any byte of a response has been fed since start() (RT2: no retry after that).
     bool got_some() const { return got_some_; }
+    /// Whether the current response's status line and fields have been parsed. While they
+    /// have not, Beast reports the first problem it sees in the bytes it has, so a header
+    /// with several problems (malformed, too large, cut short) may fail with either error
+    /// depending on how the bytes were split into reads.
+    bool header_done() const;
 
     /// In state done. keep_alive: the response allows the conn to be reused (HTTP/1.1
     /// without `Connection: close`, or HTTP/1.0 with keep-alive). eof_delimited: the body
@@ -87,6 +92,7 @@ private:
     bool keep_alive_ = false;
     bool eof_delimited_ = false;
     int interim_count_ = 0;  // 1xx responses dropped; bounded
+    std::size_t header_used_ = 0;  // bytes of this response's header Beast has used
 };
 
 }  // namespace connpool::real::detail

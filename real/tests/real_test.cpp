@@ -19,9 +19,11 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/error.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include "connpool/real/client.hpp"
+#include "client_loop.hpp"
 #include "test_server.hpp"
 
 namespace {
@@ -35,81 +37,15 @@ using connpool::real::Request;
 using connpool::real::Response;
 using connpool::real::testing::TestServer;
 
-int open_fd_count() {
-    int n = 0;
-    if (DIR* d = opendir("/proc/self/fd")) {
-        while (readdir(d) != nullptr) ++n;
-        closedir(d);
-    }
-    return n;
-}
+using connpool::real::testing::ClientLoop;
+using connpool::real::testing::open_fd_count;
+using connpool::real::testing::Result;
 
-struct Result {
-    bool done = false;
-    std::error_code error;
-    Response response;
-};
-
-class RealClient : public ::testing::Test {
+class RealClient : public ClientLoop {
 protected:
-    void make_client(ClientOptions options = {}) {
-        client_ = std::make_unique<Client>(ioc_.get_executor(), std::move(options));
-    }
-
-    // Runs the loop until `done` or `limit` passes; true if `done`.
-    bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 5000ms) {
-        const auto deadline = std::chrono::steady_clock::now() + limit;
-        while (!done() && std::chrono::steady_clock::now() < deadline) {
-            if (ioc_.stopped()) ioc_.restart();
-            ioc_.run_one_for(10ms);
-        }
-        return done();
-    }
-    void run_for(std::chrono::milliseconds d) {
-        run_until([] { return false; }, d);
-    }
-
-    Result request(Request r) {
-        auto result = std::make_shared<Result>();
-        client_->async_request(std::move(r), [result](std::error_code e, Response resp) {
-            EXPECT_FALSE(result->done) << "handler ran twice";
-            result->done = true;
-            result->error = e;
-            result->response = std::move(resp);
-        });
-        EXPECT_TRUE(run_until([&] { return result->done; })) << "request did not complete";
-        return *result;
-    }
-    Result get(const std::string& path = "/") {
-        Request r;
-        r.url = server_.url(path);
-        return request(std::move(r));
-    }
-
-    // Shuts the client down and checks that the loop then runs out of work.
-    bool shut_down() {
-        client_->shutdown();
-        if (ioc_.stopped()) ioc_.restart();
-        const auto deadline = std::chrono::steady_clock::now() + 3s;
-        while (std::chrono::steady_clock::now() < deadline) {
-            if (ioc_.run_for(100ms) == 0 && ioc_.stopped()) return true;
-            if (ioc_.stopped()) return true;
-        }
-        return false;
-    }
-
-    void TearDown() override {
-        if (client_) {
-            EXPECT_TRUE(shut_down()) << "io_context still had work after shutdown";
-            client_.reset();
-        }
-    }
-
-    std::uint64_t closes(CloseReason r) const { return client_->stats().pool.closes[static_cast<int>(r)]; }
+    Result get(const std::string& path = "/") { return get_url(server_.url(path)); }
 
     TestServer server_;
-    boost::asio::io_context ioc_;
-    std::unique_ptr<Client> client_;
 };
 
 // 100 sequential GETs on one host share one conn: one dial, 99 reuses.
@@ -308,6 +244,68 @@ TEST_F(RealClient, BadTargetsGiveClearErrors) {
     EXPECT_EQ(request(r).error, make_error_code(Error::unsupported_scheme));
     EXPECT_EQ(client_->stats().errors, 4u);
     EXPECT_EQ(client_->stats().errors_by_reason.size(), 3u);
+}
+
+// A host that cannot resolve fails its request at once with the resolver's error, and the
+// other requests on the same client go on. The names cannot reach a DNS server: a label of
+// 64 octets, or an empty label, cannot be encoded in a DNS query (RFC 1035 2.3.4), so the
+// stub resolver refuses them locally (checked with strace: no socket is even opened), and
+// `.invalid` never resolves anywhere (RFC 6761 6.4).
+TEST_F(RealClient, UnresolvableHostFailsFastWithoutDnsTraffic) {
+    make_client();
+    const std::string long_label(64, 'x');
+    for (const std::string& host : {long_label + ".invalid", std::string("a..b.invalid")}) {
+        Request bad;
+        bad.url = "http://" + host + ":8080/";
+        const auto start = std::chrono::steady_clock::now();
+        Result r = request(bad);
+        EXPECT_LT(std::chrono::steady_clock::now() - start, 2s) << host;
+        EXPECT_EQ(r.error, std::error_code(boost::system::error_code(boost::asio::error::host_not_found))) << host << ": " << r.error.message();
+    }
+    // Bad and good requests interleaved: each bad one fails alone, every good one succeeds.
+    int good_ok = 0, bad_failed = 0, done = 0;
+    for (int i = 0; i < 10; ++i) {
+        Request r;
+        const bool good = i % 2 == 0;
+        r.url = good ? server_.url() : "http://" + long_label + ".invalid/";
+        client_->async_request(std::move(r), [&, good](std::error_code e, Response) {
+            ++done;
+            if (good && !e) ++good_ok;
+            if (!good && e) ++bad_failed;
+        });
+    }
+    ASSERT_TRUE(run_until([&] { return done == 10; }, 3000ms));
+    EXPECT_EQ(good_ok, 5);
+    EXPECT_EQ(bad_failed, 5);
+    const auto s = client_->stats();
+    EXPECT_EQ(s.pool.dials_failed, 7u);
+    EXPECT_EQ(s.errors_by_reason.size(), 1u);
+}
+
+// Request fields that could split the message, or framing that is the client's, are
+// refused before anything is sent (Error::invalid_request); a Host field is allowed.
+TEST_F(RealClient, InvalidRequestsAreRefused) {
+    make_client();
+    auto send = [&](const std::function<void(Request&)>& edit) {
+        Request r;
+        r.url = server_.url();
+        edit(r);
+        return request(std::move(r)).error;
+    };
+    const std::error_code invalid = make_error_code(Error::invalid_request);
+    EXPECT_EQ(send([](Request& r) { r.headers.emplace_back("X-A", "1\r\nX-Injected: 2"); }), invalid);
+    EXPECT_EQ(send([](Request& r) { r.headers.emplace_back("X-A", std::string("a\0b", 3)); }), invalid);
+    EXPECT_EQ(send([](Request& r) { r.headers.emplace_back("Bad Name", "v"); }), invalid);
+    EXPECT_EQ(send([](Request& r) { r.headers.emplace_back("", "v"); }), invalid);
+    EXPECT_EQ(send([](Request& r) { r.headers.emplace_back("Content-Length", "5"); }), invalid);
+    EXPECT_EQ(send([](Request& r) { r.headers.emplace_back("transfer-encoding", "chunked"); }), invalid);
+    EXPECT_EQ(send([](Request& r) { r.method = "GET /x HTTP/1.1\r\n"; }), invalid);
+    EXPECT_EQ(send([this](Request& r) { r.url = server_.url("/a b"); }), make_error_code(Error::invalid_url));
+    EXPECT_EQ(server_.requests.load(), 0);
+    EXPECT_EQ(client_->stats().pool.dials_started, 0u);
+    EXPECT_FALSE(send([](Request& r) { r.headers.emplace_back("Host", "example.test"); }));
+    EXPECT_FALSE(send([](Request& r) { r.headers.emplace_back("X-Tab", "a\tb"); }));
+    EXPECT_EQ(server_.requests.load(), 2);
 }
 
 // Connection: close and HTTP/1.0 responses close the conn (B1); DisableKeepAlives dials
@@ -636,10 +634,24 @@ TEST(ConnpoolLoad, RunsAndRejectsBadInput) {
         EXPECT_EQ(frc, 0) << fout;
         EXPECT_NE(fout.find("20 requests, 0 failed, 1 dials, 19 reuses"), std::string::npos) << fout;
     }
+    // A target that cannot be reached: the report says why, by reason, and the exit status is 1.
+    const std::string refused = "http://127.0.0.1:" + std::to_string(connpool::real::testing::refused_port()) + "/";
+    auto [refused_rc, refused_out] = run_command(t + " " + refused + " -c 2 -n 50 2>&1");
+    EXPECT_EQ(refused_rc, 1) << refused_out;
+    EXPECT_NE(refused_out.find("errors       Connection refused: 50;"), std::string::npos) << refused_out;
+    EXPECT_NE(refused_out.find("connpool-load: no request succeeded (Connection refused: 50)"), std::string::npos)
+        << refused_out;
+    // A host that does not resolve: one line, before any request (no DNS traffic: see
+    // UnresolvableHostFailsFastWithoutDnsTraffic for the name).
+    auto [unresolved_rc, unresolved_out] = run_command(t + " http://" + std::string(64, 'x') + ".invalid/ -c 2 -n 5 2>&1");
+    EXPECT_EQ(unresolved_rc, 1) << unresolved_out;
+    EXPECT_EQ(std::count(unresolved_out.begin(), unresolved_out.end(), '\n'), 1) << unresolved_out;
+    EXPECT_NE(unresolved_out.find("cannot resolve host"), std::string::npos) << unresolved_out;
     for (const char* bad : {"", " -c 2 -n 5", " http://127.0.0.1:1/ -n 5", " http://127.0.0.1:1/ -c 2",
                             " http://127.0.0.1:1/ -c 2 -n 5 -d 1s", " http://127.0.0.1:1/ -c 2 -n 5 --bogus",
                             " ftp://127.0.0.1/ -c 2 -n 5", " http://127.0.0.1:1/ -c x -n 5",
-                            " http://127.0.0.1:1/ -c 2 -d 5parsecs", " http://127.0.0.1:1/ -c 2 -n 5 --max-conns-per-host -1"}) {
+                            " http://127.0.0.1:1/ -c 2 -d 5parsecs", " http://127.0.0.1:1/ -c 2 -n 5 --max-conns-per-host -1",
+                            " 'http://a b/' -c 2 -n 5", " http://127.0.0.1:1/a\\ b -c 2 -n 5", " http://[::1/ -c 2 -n 5"}) {
         auto [bad_rc, bad_out] = run_command(t + bad + " 2>&1");
         EXPECT_EQ(bad_rc, 2) << bad << ": " << bad_out;
         EXPECT_EQ(std::count(bad_out.begin(), bad_out.end(), '\n'), 1) << bad << ": " << bad_out;

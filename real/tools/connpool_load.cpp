@@ -169,12 +169,27 @@ std::string format_ms(double us) {
     return b;
 }
 
+// Resolves the target once before the run, as wrk does: a host that does not resolve would
+// otherwise fail every request with the same error, one resolver query per dial.
+bool host_resolves(const connpool::real::UrlParts& target) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    const int rc = getaddrinfo(target.host.c_str(), target.port.c_str(), &hints, &res);
+    if (res != nullptr) freeaddrinfo(res);
+    if (rc == 0) return true;
+    std::fprintf(stderr, "connpool-load: cannot resolve host '%s': %s\n", target.host.c_str(), gai_strerror(rc));
+    return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     const Options o = parse_args(argc, argv);
     connpool::real::UrlParts target;
     (void)connpool::real::parse_http_url(o.url, target);
+    if (!host_resolves(target)) return 1;
 
     const long time_wait_before = count_time_wait(target.host, target.port);
     boost::asio::io_context ioc(o.threads);
@@ -267,8 +282,12 @@ int main(int argc, char** argv) {
                 o.connections, o.threads, elapsed, o.pool.idle_conns_per_host_max(), o.post_handlers ? "  post-handlers" : "");
     std::printf("requests     %lld completed, %llu ok, %llu errors, %.1f req/s\n", completed,
                 static_cast<unsigned long long>(s.responses), static_cast<unsigned long long>(s.errors), completed / elapsed);
-    std::printf("latency      p50 %s  p90 %s  p99 %s  max %s\n", format_ms(pct(0.50)).c_str(), format_ms(pct(0.90)).c_str(),
-                format_ms(pct(0.99)).c_str(), format_ms(latencies_us.empty() ? 0 : latencies_us.back()).c_str());
+    if (latencies_us.empty()) {
+        std::printf("latency      none (no request succeeded)\n");
+    } else {
+        std::printf("latency      p50 %s  p90 %s  p99 %s  max %s\n", format_ms(pct(0.50)).c_str(),
+                    format_ms(pct(0.90)).c_str(), format_ms(pct(0.99)).c_str(), format_ms(latencies_us.back()).c_str());
+    }
     std::printf("status      ");
     for (const auto& [code, n] : statuses) std::printf(" %u: %lld", code, n);
     std::printf("%s\n", statuses.empty() ? " none" : "");
@@ -301,5 +320,12 @@ int main(int argc, char** argv) {
         std::printf("time_wait    %ld sockets toward %s:%s after the run (%ld before it; /proc/net/tcp)\n", tw,
                     target.host.c_str(), target.port.c_str(), time_wait_before);
     }
-    return s.responses > 0 ? 0 : 1;
+    if (s.responses == 0) {
+        // The report is on stdout; say it once more where a script looks for failures.
+        std::string reasons;
+        for (const auto& [reason, n] : s.errors_by_reason) reasons += (reasons.empty() ? "" : "; ") + reason + ": " + std::to_string(n);
+        std::fprintf(stderr, "connpool-load: no request succeeded (%s)\n", reasons.empty() ? "no request completed" : reasons.c_str());
+        return 1;
+    }
+    return 0;
 }

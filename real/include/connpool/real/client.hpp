@@ -1,7 +1,8 @@
 // connpool/real/client.hpp: connpool::real::Client, an asynchronous HTTP/1.1 client over
 // Boost.Asio and Boost.Beast whose keep-alive pool is the verified core (connpool::Pool),
-// plus its request, response, error and statistics types. Beast stays in client.cpp: this
-// header needs only Asio's executor type.
+// plus its request, response, error and statistics types. Beast stays in the library's .cpp
+// files (the response parser, src/response_reader.cpp): this header needs only Asio's
+// executor type.
 //
 // What the client owns (rules from shared/go-pool-rules.md):
 //   B1  a response with `Connection: close`, an HTTP/1.0 response without keep-alive, or a
@@ -19,7 +20,8 @@
 //   B5  a request cancelled or timed out mid-response closes its conn (request_canceled).
 //
 // Thread safety: a Client runs everything (pool, sockets, timers, handlers) on one strand of
-// the executor it was given; the io_context may be run by one thread or several.
+// the io_context whose executor it was given; the io_context may be run by one thread or
+// several.
 // async_request and cancel may be called from any thread. stats() must be called from the
 // strand (e.g. inside a handler) or while no thread runs the io_context.
 #pragma once
@@ -65,7 +67,11 @@ std::error_code make_error_code(Error e) noexcept;
 struct Request {
     std::string method = "GET";  // GET, HEAD, POST, PUT, DELETE, or any token
     std::string url;
-    std::vector<std::pair<std::string, std::string>> headers;  // sent as given, after Host
+    /// Sent as given, after Host. Names must be tokens and values free of CR, LF and other
+    /// controls (else Error::invalid_request, so no value can split the message). A Host
+    /// field replaces the URL's authority; Content-Length and Transfer-Encoding are the
+    /// client's (from `body`) and refused here.
+    std::vector<std::pair<std::string, std::string>> headers;
     std::optional<std::string> body;  // present => Content-Length is sent (also when empty)
     /// Whole-request deadline (waiting for a conn, writing, reading). 0 = none.
     std::chrono::nanoseconds timeout{0};
@@ -126,7 +132,9 @@ std::error_code parse_http_url(std::string_view url, UrlParts& out);
 
 class Client {
 public:
-    /// `options.pool` must pass validate_config (fatal otherwise, like Pool).
+    /// `options.pool` must pass validate_config (fatal otherwise, like Pool). `executor` must
+    /// be an io_context's executor or a strand of one (fatal otherwise): the client binds
+    /// its sockets and timers to its own strand of that io_context.
     explicit Client(boost::asio::any_io_executor executor, ClientOptions options = {});
     /// Calls shutdown(). Requests still in flight complete with Error::shut_down if a thread
     /// still runs the io_context; otherwise their handlers are destroyed uninvoked.
