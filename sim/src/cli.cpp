@@ -88,7 +88,8 @@ void print_faults(const FaultCounts& f, std::ostream& out) {
 
 void print_summary(const RunResult& r, std::ostream& out) {
     out << "result: " << (r.ok ? "ok" : "FAILED: " + r.failure) << '\n';
-    out << "events: " << r.events << "  races: " << r.races << " (reordered " << r.reorders << ")  simulated: "
+    out << "events: " << r.events << " (pool audited after " << r.audits << ")  races: " << r.races << " (reordered "
+        << r.reorders << ")  simulated: "
         << fixed(static_cast<double>(r.simulated.count()) / 1e9, 3) << " s\n";
     out << "requests: " << r.requests;
     for (int i = 0; i < outcome_count; ++i) {
@@ -115,13 +116,14 @@ struct Failure {
 
 // What a set of runs adds up to. Workers each keep one and they are summed at the end.
 struct Totals {
-    std::uint64_t runs = 0, events = 0, requests = 0, races = 0;
+    std::uint64_t runs = 0, events = 0, audits = 0, requests = 0, races = 0;
     std::uint64_t outcomes[outcome_count] = {};
     FaultCounts faults;
     double simulated_s = 0;
 
     void add(const RunResult& r) {
         events += r.events;
+        audits += r.audits;
         requests += r.requests;
         races += r.races;
         simulated_s += static_cast<double>(r.simulated.count()) / 1e9;
@@ -131,6 +133,7 @@ struct Totals {
     void add(const Totals& t) {
         runs += t.runs;
         events += t.events;
+        audits += t.audits;
         requests += t.requests;
         races += t.races;
         simulated_s += t.simulated_s;
@@ -388,6 +391,7 @@ int explore(const std::vector<std::string>& args, std::ostream& out, std::ostrea
         << '\n';
     out << "simulated: " << fixed(totals.simulated_s, 1) << " s = " << fixed(totals.simulated_s / w, 0)
         << " simulated seconds per wall second\n";
+    out << "pool audits: " << totals.audits << " (Pool::check_invariants after every event that called the pool)\n";
     out << "requests: " << totals.requests;
     for (int i = 0; i < outcome_count; ++i) out << "  " << to_string(static_cast<Outcome>(i)) << "=" << totals.outcomes[i];
     out << "\nraces resolved by the scheduler: " << totals.races << '\n';

@@ -25,7 +25,7 @@ const char* to_string(EventKind kind) noexcept {
 
 Scheduler::Scheduler(const Options& options, std::uint64_t expected_steps)
     : strategy_(options.strategy_kind()),
-      window_(std::chrono::microseconds(options.race_window_us)),
+      window_ns_(std::chrono::duration_cast<Duration>(std::chrono::microseconds(options.race_window_us)).count()),
       rng_(options.seed, 2) {
     if (strategy_ == Strategy::pct) {
         // PCT (Burckhardt et al.): d-1 priority change points at random steps.
@@ -38,25 +38,126 @@ Scheduler::Scheduler(const Options& options, std::uint64_t expected_steps)
 
 void Scheduler::at(TimePoint due, EventKind kind, std::uint64_t actor, std::uint64_t a, std::uint64_t b) {
     if (due < now_) due = now_;  // nothing is scheduled in the past
-    heap_.push_back(Event{due, seq_++, actor, a, b, kind});
-    std::push_heap(heap_.begin(), heap_.end(), later);
+    std::uint32_t slot;
+    if (!free_slots_.empty()) {
+        slot = free_slots_.back();
+        free_slots_.pop_back();
+        slab_[slot] = Payload{actor, a, b, kind};
+    } else if (slab_.size() < pending_max) {
+        slot = static_cast<std::uint32_t>(slab_.size());
+        slab_.push_back(Payload{actor, a, b, kind});
+    } else {
+        overflowed_ = true;  // the World stops the run
+        return;
+    }
+    heap_.push_back(Key{due.time_since_epoch().count(), (seq_++ << slot_bits) | slot});
+    sift_up(heap_.size() - 1);
+}
+
+void Scheduler::sift_up(std::size_t i) noexcept {
+    const Key k = heap_[i];
+    while (i > 0) {
+        const std::size_t parent = (i - 1) / 4;
+        if (!before(k, heap_[parent])) break;
+        heap_[i] = heap_[parent];
+        i = parent;
+    }
+    heap_[i] = k;
+}
+
+void Scheduler::sift_down(std::size_t i) noexcept {
+    const std::size_t n = heap_.size();
+    Key* const h = heap_.data();
+    const Key k = h[i];
+    // Which child is least is a coin toss for the branch predictor, so it is picked with
+    // conditional moves: `before` without short-circuits.
+    auto less = [](const Key& x, const Key& y) {
+        return (x.due < y.due) | ((x.due == y.due) & (x.order < y.order));
+    };
+    for (;;) {
+        const std::size_t first = 4 * i + 1;
+        if (first >= n) break;
+        std::size_t best = first;
+        if (first + 4 <= n) {
+            const std::size_t b01 = less(h[first + 1], h[first]) ? first + 1 : first;
+            const std::size_t b23 = less(h[first + 3], h[first + 2]) ? first + 3 : first + 2;
+            best = less(h[b23], h[b01]) ? b23 : b01;
+        } else {
+            for (std::size_t c = first + 1; c < n; ++c) best = less(h[c], h[best]) ? c : best;
+        }
+        if (!less(h[best], k)) break;
+        h[i] = h[best];
+        i = best;
+    }
+    h[i] = k;
+}
+
+// Takes the event at heap position i out: its payload slot is recycled and the last key
+// takes its place, moving up or down.
+void Scheduler::remove_at(std::size_t i, Event& out) noexcept {
+    const Key k = heap_[i];
+    const auto slot = static_cast<std::uint32_t>(k.order & ((std::uint64_t{1} << slot_bits) - 1));
+    const Payload& p = slab_[slot];
+    out = Event{TimePoint{Duration{k.due}}, k.order >> slot_bits, p.actor, p.a, p.b, p.kind};
+    free_slots_.push_back(slot);
+    const std::size_t last = heap_.size() - 1;
+    if (i != last) {
+        heap_[i] = heap_[last];
+        heap_.pop_back();
+        if (i > 0 && before(heap_[i], heap_[(i - 1) / 4])) {
+            sift_up(i);
+        } else {
+            sift_down(i);
+        }
+    } else {
+        heap_.pop_back();
+    }
 }
 
 std::uint64_t Scheduler::priority(std::uint64_t actor) {
-    auto it = priorities_.find(actor);
-    if (it != priorities_.end()) return it->second;
+    const std::uint64_t cls = actor >> 32;
+    std::uint64_t* slot = nullptr;
+    if (cls < 8) {
+        std::vector<std::uint64_t>& table = class_priorities_[cls];
+        const std::size_t index = static_cast<std::uint32_t>(actor);
+        if (index >= table.size()) table.resize(index + 1, unset);
+        slot = &table[index];
+        if (*slot != unset) return *slot;
+    } else {
+        auto it = other_priorities_.find(actor);
+        if (it != other_priorities_.end()) return it->second;
+    }
     // Fresh actors get a random priority above every demoted one.
     const std::uint64_t p = (rng_.next() >> 1) | (1ULL << 62);
-    priorities_.emplace(actor, p);
+    if (slot != nullptr) {
+        *slot = p;
+    } else {
+        other_priorities_.emplace(actor, p);
+    }
     return p;
 }
 
-std::size_t Scheduler::choose(const std::vector<Event>& candidates) {
-    if (strategy_ == Strategy::random) return static_cast<std::size_t>(rng_.below(candidates.size()));
+void Scheduler::set_priority(std::uint64_t actor, std::uint64_t p) {
+    const std::uint64_t cls = actor >> 32;
+    if (cls < 8) {
+        std::vector<std::uint64_t>& table = class_priorities_[cls];
+        const std::size_t index = static_cast<std::uint32_t>(actor);
+        if (index >= table.size()) table.resize(index + 1, unset);
+        table[index] = p;
+    } else {
+        other_priorities_[actor] = p;
+    }
+}
+
+// candidates_ (heap positions, in (due, seq) order) -> the index of the one to run.
+std::size_t Scheduler::choose() {
+    if (strategy_ == Strategy::random) return static_cast<std::size_t>(rng_.below(candidates_.size()));
+    // PCT: fresh actors draw their priority here, in (due, seq) order; ties go to the first.
     std::size_t best = 0;
     std::uint64_t best_priority = 0;
-    for (std::size_t i = 0; i < candidates.size(); ++i) {
-        const std::uint64_t p = priority(candidates[i].actor);
+    for (std::size_t i = 0; i < candidates_.size(); ++i) {
+        const std::uint64_t slot = heap_[candidates_[i]].order & ((std::uint64_t{1} << slot_bits) - 1);
+        const std::uint64_t p = priority(slab_[slot].actor);
         if (i == 0 || p > best_priority) {
             best = i;
             best_priority = p;
@@ -65,40 +166,53 @@ std::size_t Scheduler::choose(const std::vector<Event>& candidates) {
     return best;
 }
 
+// The earliest candidates_max queued events due by `horizon`, in (due, seq) order, found
+// in place: in a min-heap the events due by then form a subtree at the root, and a
+// best-first walk of that subtree (a small frontier heap of positions) visits them in
+// order, so a step costs O(k log k) for k candidates whatever the queue holds.
+void Scheduler::collect_candidates(std::int64_t horizon) {
+    candidates_.clear();
+    frontier_.clear();
+    auto after_pos = [this](std::uint32_t x, std::uint32_t y) { return before(heap_[y], heap_[x]); };
+    const std::size_t n = heap_.size();
+    frontier_.push_back(0);
+    while (!frontier_.empty() && candidates_.size() < candidates_max) {
+        std::pop_heap(frontier_.begin(), frontier_.end(), after_pos);
+        const std::uint32_t i = frontier_.back();
+        frontier_.pop_back();
+        candidates_.push_back(i);
+        const std::size_t first = 4 * static_cast<std::size_t>(i) + 1;
+        for (std::size_t c = first; c < first + 4 && c < n; ++c) {
+            if (heap_[c].due > horizon) continue;
+            frontier_.push_back(static_cast<std::uint32_t>(c));
+            std::push_heap(frontier_.begin(), frontier_.end(), after_pos);
+        }
+    }
+}
+
 bool Scheduler::pop(Event& out) {
     if (heap_.empty()) return false;
     ++steps_;
     // The window is measured from the earliest event's own deadline, not from now: so no
     // event is ever delivered more than one window after its deadline, and a strategy that
     // keeps preferring other actors (PCT) cannot starve it.
-    const TimePoint horizon = heap_.front().due + window_;
-    // Fast path: in a binary heap the second-earliest event is a child of the root.
-    const bool rival = (heap_.size() > 1 && heap_[1].due <= horizon) || (heap_.size() > 2 && heap_[2].due <= horizon);
+    const std::int64_t horizon = heap_.front().due + window_ns_;
+    // Fast path: in a 4-ary heap the second-earliest event is a child of the root.
+    bool rival = false;
+    for (std::size_t c = 1; c < 5 && c < heap_.size(); ++c) rival = rival || heap_[c].due <= horizon;
     if (!rival) {
-        std::pop_heap(heap_.begin(), heap_.end(), later);
-        out = heap_.back();
-        heap_.pop_back();
+        remove_at(0, out);
     } else {
-        candidates_.clear();
-        // Bounded by the queue size: every candidate is removed from the heap once.
-        while (!heap_.empty() && heap_.front().due <= horizon && candidates_.size() < candidates_max) {
-            std::pop_heap(heap_.begin(), heap_.end(), later);
-            candidates_.push_back(heap_.back());
-            heap_.pop_back();
-        }
-        const std::size_t pick = choose(candidates_);
+        // The candidates stay in the heap; only the one picked is removed.
+        collect_candidates(horizon);
+        const std::size_t pick = choose();
         ++races_;
         if (pick != 0) ++reorders_;
-        out = candidates_[pick];
-        for (std::size_t i = 0; i < candidates_.size(); ++i) {
-            if (i == pick) continue;
-            heap_.push_back(candidates_[i]);
-            std::push_heap(heap_.begin(), heap_.end(), later);
-        }
+        remove_at(candidates_[pick], out);
         if (strategy_ == Strategy::pct && next_change_ < change_points_.size() &&
             steps_ >= change_points_[next_change_]) {
             ++next_change_;
-            priorities_[out.actor] = demoted_++;  // below every fresh priority
+            set_priority(out.actor, demoted_++);  // below every fresh priority
         }
     }
     if (out.due > now_) now_ = out.due;

@@ -47,6 +47,10 @@ struct Event {
 
 class Scheduler {
 public:
+    /// Events queued at once, at most: a run that needs more is stopped by the World
+    /// (overflowed() turns true and the event is dropped). 16,777,215 events.
+    static constexpr std::size_t pending_max = (std::size_t{1} << 24) - 1;
+
     Scheduler(const Options& options, std::uint64_t expected_steps);
 
     TimePoint now() const noexcept { return now_; }
@@ -56,6 +60,8 @@ public:
     /// or later-due one was picked over the first in (deadline, seq) order.
     std::uint64_t races() const noexcept { return races_; }
     std::uint64_t reorders() const noexcept { return reorders_; }
+    /// True once at() had to drop an event because pending_max were queued.
+    bool overflowed() const noexcept { return overflowed_; }
 
     void at(TimePoint due, EventKind kind, std::uint64_t actor, std::uint64_t a = 0, std::uint64_t b = 0);
     void after(Duration d, EventKind kind, std::uint64_t actor, std::uint64_t a = 0, std::uint64_t b = 0) {
@@ -63,31 +69,62 @@ public:
     }
 
     /// Earliest deadline in the queue; only meaningful when pending() > 0.
-    TimePoint next_due() const noexcept { return heap_.front().due; }
+    TimePoint next_due() const noexcept { return TimePoint{Duration{heap_.front().due}}; }
 
     /// Removes the next event, as chosen by the strategy among the racing candidates, and
     /// advances the clock to its deadline if that is later. False when the queue is empty.
     bool pop(Event& out);
 
 private:
-    static bool later(const Event& x, const Event& y) noexcept {
-        return x.due != y.due ? x.due > y.due : x.seq > y.seq;
+    // The queue is a 4-ary min-heap of 16-byte keys (deadline, then seq and the slot of the
+    // event's payload packed in one word: seq above, slot in the low slot_bits), so a level
+    // of the heap is one cache line; payloads sit in a slab of recycled slots. (due, seq)
+    // is a strict total order, since seq is unique: the candidate set of a step and the
+    // order they are offered to the strategy in depend only on what is queued, never on
+    // the heap's layout or on which slot an event got. seq stays below 2^40 because every
+    // scheduled event is either popped (the World caps steps at 2e9) or pending.
+    static constexpr int slot_bits = 24;
+    struct Key {
+        std::int64_t due;      // nanoseconds since the start of the run
+        std::uint64_t order;   // seq << slot_bits | slot
+    };
+    struct Payload {
+        std::uint64_t actor, a, b;
+        EventKind kind;
+    };
+    static bool before(const Key& x, const Key& y) noexcept {
+        return x.due != y.due ? x.due < y.due : x.order < y.order;
     }
-    std::size_t choose(const std::vector<Event>& candidates);
+    void sift_up(std::size_t i) noexcept;
+    void sift_down(std::size_t i) noexcept;
+    void remove_at(std::size_t i, Event& out) noexcept;
+    void collect_candidates(std::int64_t horizon);
+    std::size_t choose();
     std::uint64_t priority(std::uint64_t actor);
+    void set_priority(std::uint64_t actor, std::uint64_t p);
 
     Strategy strategy_;
-    Duration window_;
+    std::int64_t window_ns_;
     Rng rng_;
     TimePoint now_{};
     std::uint64_t seq_ = 0;
     std::uint64_t steps_ = 0;
     std::uint64_t races_ = 0;
     std::uint64_t reorders_ = 0;
-    std::vector<Event> heap_;        // min-heap by (due, seq) through std::push_heap with later()
+    bool overflowed_ = false;
+    std::vector<Key> heap_;
+    std::vector<Payload> slab_;
+    std::vector<std::uint32_t> free_slots_;
     static constexpr std::size_t candidates_max = 64;  // racing events considered per step
-    std::vector<Event> candidates_;  // scratch for pop(); kept to avoid allocation
-    std::map<std::uint64_t, std::uint64_t> priorities_;  // PCT: actor -> priority (higher runs first)
+    // Scratch for pop(), kept to avoid allocation: the heap positions of the racing events
+    // (the first candidates_max in (due, seq) order), and the walk's frontier.
+    std::vector<std::uint32_t> candidates_;
+    std::vector<std::uint32_t> frontier_;
+    // PCT: actor -> priority (higher runs first). Actors are (class << 32 | index): classes
+    // below 8 are looked up in a table per class, others in the map. unset = no priority yet.
+    static constexpr std::uint64_t unset = ~0ULL;
+    std::vector<std::uint64_t> class_priorities_[8];
+    std::map<std::uint64_t, std::uint64_t> other_priorities_;
     std::vector<std::uint64_t> change_points_;           // PCT: steps at which the winner is demoted, ascending
     std::size_t next_change_ = 0;
     std::uint64_t demoted_ = 0;

@@ -10,9 +10,11 @@
 #include <cstring>
 #include <deque>
 #include <initializer_list>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "rng.hpp"
@@ -69,12 +71,23 @@ public:
 
     explicit Trace(std::ostream* out) : out_(out) {}
 
-    void line(TimePoint t, std::string_view what, std::initializer_list<Field> fields, std::string_view note = {}) {
+    // Inlined at every call site, so that hashing a record whose name and note are string
+    // literals folds down to a few multiply-rotates; the text is built out of line, and only
+    // when a trace was asked for.
+    [[gnu::always_inline]] void line(TimePoint t, std::string_view what, std::initializer_list<Field> fields,
+                                     std::string_view note = {}) {
         mix(static_cast<std::uint64_t>(t.time_since_epoch().count()));
         mix_text(what);
         for (const Field& f : fields) mix(static_cast<std::uint64_t>(f.value));
         mix_text(note);
-        if (out_ == nullptr) return;
+        if (out_ != nullptr) write(t, what, fields, note);
+    }
+    bool text() const noexcept { return out_ != nullptr; }
+    std::uint64_t hash() const noexcept { return hash_; }
+
+private:
+    [[gnu::noinline]] void write(TimePoint t, std::string_view what, std::initializer_list<Field> fields,
+                                 std::string_view note) {
         const std::int64_t ns = t.time_since_epoch().count();
         char buf[64];
         std::snprintf(buf, sizeof buf, "[%6" PRId64 ".%06" PRId64 "] ", ns / 1000000000, (ns % 1000000000) / 1000);
@@ -98,17 +111,14 @@ public:
         *out_ << s;
         out_->flush();
     }
-    bool text() const noexcept { return out_ != nullptr; }
-    std::uint64_t hash() const noexcept { return hash_; }
 
-private:
     // A 64-bit word at a time: the hash only has to tell two runs apart, and hashing
-    // byte by byte was a quarter of the simulator's time.
-    void mix(std::uint64_t v) {
+    // byte by byte was a quarter of the simulator's time. Words are read little-endian.
+    [[gnu::always_inline]] void mix(std::uint64_t v) {
         hash_ ^= v;
         hash_ = ((hash_ << 23) | (hash_ >> 41)) * 0x9e3779b97f4a7c15ULL;
     }
-    void mix_text(std::string_view s) {
+    [[gnu::always_inline]] void mix_text(std::string_view s) {
         std::size_t i = 0;
         for (; i + 8 <= s.size(); i += 8) {
             std::uint64_t w;
@@ -116,7 +126,9 @@ private:
             mix(w);
         }
         std::uint64_t tail = 0;
-        if (s.size() > i) std::memcpy(&tail, s.data() + i, s.size() - i);
+        for (std::size_t j = 0; i + j < s.size(); ++j) {
+            tail |= static_cast<std::uint64_t>(static_cast<unsigned char>(s[i + j])) << (8 * j);
+        }
         mix(tail ^ (static_cast<std::uint64_t>(s.size()) << 56));
     }
     std::ostream* out_;
@@ -357,7 +369,17 @@ private:
     std::string failure_;
     RunResult result_;
     std::int64_t state_[5] = {-1, -1, -1, -1, -1};  // last traced pool state
+    bool pool_touched_ = true;                      // a pool call since the last audit
+    std::uint64_t audits_ = 0;
     std::unique_ptr<Pool> pool_;                    // last: destroyed first
+
+    // Every call into the pool goes through one of these: pool() can only read it, and
+    // pool_mut() notes that its state may have changed, so check_step audits it again.
+    const Pool& pool() const { return *pool_; }
+    Pool& pool_mut() {
+        pool_touched_ = true;
+        return *pool_;
+    }
 };
 
 void SimConn::close(CloseReason reason) { world_.on_pool_close(*this, reason); }
@@ -380,7 +402,7 @@ World::World(const Options& options, std::ostream* text, std::string* json)
     step_limit_ = std::min<std::uint64_t>(requests_max * 400 + 1'000'000, 2'000'000'000);
     pool_ = std::make_unique<Pool>(o_.pool_config(), PoolPorts{*this, *this, *this, *this, this});
     for (std::int64_t k = 0; k < o_.keys; ++k) {
-        keys_.push_back(pool_->key("|http|server" + std::to_string(k) + ".sim:80"));
+        keys_.push_back(pool_mut().key("|http|server" + std::to_string(k) + ".sim:80"));
     }
     open_by_key_.assign(keys_.size(), 0);
     last_direct_.assign(keys_.size(), std::nullopt);
@@ -448,6 +470,7 @@ void World::on_timer_callback(std::uint32_t index, std::uint64_t generation) {
     const bool stale = t.generation != generation;
     if (stale) ++result_.faults.timer_stale_callbacks;
     trace_.line(now(), "  timer.callback", {{"timer", index}}, stale ? "(stopped or reset after it fired)" : "");
+    pool_touched_ = true;  // the callback is the pool's own (after_func)
     t.callback();
 }
 
@@ -511,7 +534,7 @@ void World::on_dial_complete(std::uint32_t index, bool canceled) {
             ++result_.faults.dials_refused;
         }
         trace_.line(now(), "  pool.dial_failed", {{"dial", index}, {"key", d.key}}, what);
-        pool_->dial_failed(d.id, ec);
+        pool_mut().dial_failed(d.id, ec);
         return;
     }
     const auto ci = static_cast<std::uint32_t>(conns_.size());
@@ -519,12 +542,12 @@ void World::on_dial_complete(std::uint32_t index, bool canceled) {
     SimConn& c = *conns_.back();
     c.last_activity = now();
     ++open_by_key_[d.key];
-    const bool late = pool_->waiting_count(d.key) == 0;
+    const bool late = pool().waiting_count(d.key) == 0;
     if (late) ++result_.faults.late_dials;
     trace_.line(now(), "  pool.dial_done", {{"dial", index}, {"conn", c.id()}, {"key", d.key}},
                 late ? "(no request waiting: late binding)" : "");
     if (json_.on()) json_.meta(1, c.id(), "thread_name", "conn " + std::to_string(c.id()) + " key " + std::to_string(d.key));
-    c.pool_id = pool_->dial_done(d.id, c);
+    c.pool_id = pool_mut().dial_done(d.id, c);
     json_idle_if_pooled(c, c.pool_id);
     if (!c.pool_closed && o_.server_idle_ms > 0) {
         sched_.after(ms(o_.server_idle_ms), EventKind::server_idle_check, actor_conn(ci), ci, c.activity_stamp);
@@ -621,7 +644,7 @@ void World::on_client_eof(std::uint32_t ci, bool with_408) {
     // RM3: EOF and a 408 while idle both close the conn as server_closed_idle.
     trace_.line(now(), "  pool.conn_closed", {{"conn", c.id()}, {"in_use_by", c.in_use_by == none ? -1 : c.in_use_by}},
                 with_408 ? "server_closed_idle (RM3: 408 on an idle conn)" : "server_closed_idle (RM2, RM3: EOF)");
-    pool_->conn_closed(c.pool_id, CloseReason::server_closed_idle);
+    pool_mut().conn_closed(c.pool_id, CloseReason::server_closed_idle);
 }
 
 // ---- clients and requests ------------------------------------------------------------------
@@ -692,7 +715,7 @@ void World::start_attempt(std::uint32_t req) {
         }
     }
     r.attempt_start = now();
-    GetConnResult got = pool_->get_conn(r.key);
+    GetConnResult got = pool_mut().get_conn(r.key);
     if (got.lease) {
         trace_.line(now(), "  pool.get_conn", {{"req", req}, {"attempt", r.attempt}, {"conn", got.lease->conn->id()}},
                     "-> idle conn");
@@ -717,7 +740,7 @@ void World::on_want_ready(std::uint32_t slot, std::uint32_t generation) {
         return;
     }
     want_owner_[slot].generation = 0;
-    WantOutcome out = pool_->take(r.want);
+    WantOutcome out = pool_mut().take(r.want);
     if (!out.lease) {
         trace_.line(now(), "  pool.take", {{"req", owner.request}}, "-> dial error (D4, not retried)");
         finish(owner.request, Outcome::dial_error);
@@ -752,7 +775,7 @@ void World::on_lease(std::uint32_t req, const Lease& lease, bool direct, std::ui
         ++result_.faults.died_after_delivery;
         r.state = State::in_flight;
         trace_.line(now(), "  request.conn_died_before_use", {{"req", req}, {"conn", c.id()}});
-        pool_->close_conn(lease.id, CloseReason::conn_broken);
+        pool_mut().close_conn(lease.id, CloseReason::conn_broken);
         retry_or_fail(req, lease.reused, Outcome::conn_broken);
         return;
     }
@@ -761,7 +784,7 @@ void World::on_lease(std::uint32_t req, const Lease& lease, bool direct, std::ui
                 std::to_string(req) + " at once");
         return;
     }
-    if (pool_->is_idle(lease.id)) {
+    if (pool().is_idle(lease.id)) {
         violate("conn " + std::to_string(c.id()) + " leased to request " + std::to_string(req) + " is still idle in the pool");
         return;
     }
@@ -826,13 +849,13 @@ void World::on_response(std::uint32_t req, std::uint32_t attempt) {
         c.server_closed = true;
         ++result_.faults.close_after_closes;
         trace_.line(now(), "  pool.close_conn", {{"req", req}, {"conn", c.id()}}, "response_close (B1)");
-        pool_->close_conn(r.lease.id, CloseReason::response_close);
+        pool_mut().close_conn(r.lease.id, CloseReason::response_close);
     } else if (o_.bug_kind() == Bug::lost_put && rng_.percent(5)) {
         // The broken wrapper forgets to return the conn: its lease never ends.
         trace_.line(now(), "  BUG pool wrapper loses put_idle_conn", {{"req", req}, {"conn", c.id()}});
     } else {
         trace_.line(now(), "  pool.put_idle_conn", {{"req", req}, {"conn", c.id()}});
-        pool_->put_idle_conn(r.lease.id);
+        pool_mut().put_idle_conn(r.lease.id);
         json_idle_if_pooled(c, r.lease.id);
         if (!c.pool_closed && o_.server_idle_ms > 0) {
             sched_.after(ms(o_.server_idle_ms), EventKind::server_idle_check, actor_conn(c.index_), c.index_, c.activity_stamp);
@@ -852,7 +875,7 @@ void World::on_attempt_failed(std::uint32_t req, std::uint32_t attempt) {
                 r.fail_cause == Outcome::nat_reset    ? "read_error (reset by middlebox)"
                 : r.fail_cause == Outcome::conn_reset ? "read_error (reset by server)"
                                                       : "read_error (EOF)");
-    pool_->close_conn(r.lease.id, CloseReason::read_error);
+    pool_mut().close_conn(r.lease.id, CloseReason::read_error);
     retry_or_fail(req, r.lease.reused, r.fail_cause);
 }
 
@@ -877,7 +900,7 @@ void World::on_deadline(std::uint32_t req) {
     if (r.state == State::waiting_conn) {
         trace_.line(now(), "  pool.cancel_want", {{"req", req}, {"want", r.want.slot}});
         want_owner_[r.want.slot].generation = 0;
-        pool_->cancel_want(r.want);
+        pool_mut().cancel_want(r.want);
         finish(req, Outcome::deadline_waiting);
         return;
     }
@@ -886,7 +909,7 @@ void World::on_deadline(std::uint32_t req) {
     c.in_use_by = none;
     ++c.activity_stamp;
     trace_.line(now(), "  pool.close_conn", {{"req", req}, {"conn", c.id()}}, "request_canceled (B5)");
-    pool_->close_conn(r.lease.id, CloseReason::request_canceled);
+    pool_mut().close_conn(r.lease.id, CloseReason::request_canceled);
     c.server_closed = true;  // the client closed the conn (B5); the server sees it go
     finish(req, Outcome::deadline_in_flight);
 }
@@ -910,7 +933,7 @@ void World::on_close_idle_tick() {
     if (now() >= workload_end_) return;
     ++result_.faults.close_idle_calls;
     trace_.line(now(), "  pool.close_idle_connections", {});
-    pool_->close_idle_connections();
+    pool_mut().close_idle_connections();
     sched_.after(ms(o_.close_idle_every_ms), EventKind::close_idle_tick, actor_admin());
 }
 
@@ -922,17 +945,26 @@ void World::violate(const std::string& message) {
     trace_.line(now(), "VIOLATION", {{"step", static_cast<std::int64_t>(current_step_)}}, message);
 }
 
+// The pool's audit is a pure function of the pool's state, and only a call into the pool
+// (pool_mut(), or a pool timer's callback) changes that state: after an event that made
+// none (a stale timer or deadline, a server-side close still on the wire) the audit would
+// re-examine exactly the state it passed after the previous event, so it runs after every
+// event that called into the pool. The world's checks below run after every event.
 void World::check_step() {
-    if (auto v = pool_->check_invariants()) violate("pool invariant: " + *v);
+    if (pool_touched_) {
+        pool_touched_ = false;
+        ++audits_;
+        if (auto v = pool().check_invariants()) violate("pool invariant: " + *v);
+    }
     for (std::size_t k = 0; k < keys_.size(); ++k) {
-        const auto pool_open = static_cast<std::int64_t>(pool_->open_conns(keys_[k]));
+        const auto pool_open = static_cast<std::int64_t>(pool().open_conns(keys_[k]));
         if (pool_open != open_by_key_[k]) {
             violate("key " + std::to_string(k) + ": pool counts " + std::to_string(pool_open) + " open conns, world " +
                     std::to_string(open_by_key_[k]));
         }
     }
-    if (static_cast<std::int64_t>(pool_->dials_in_progress()) != dials_outstanding_) {
-        violate("pool counts " + std::to_string(pool_->dials_in_progress()) + " dials in progress, dialer " +
+    if (static_cast<std::int64_t>(pool().dials_in_progress()) != dials_outstanding_) {
+        violate("pool counts " + std::to_string(pool().dials_in_progress()) + " dials in progress, dialer " +
                 std::to_string(dials_outstanding_));
     }
 }
@@ -947,7 +979,7 @@ void World::json_span_end(SimConn& c) {
 }
 
 void World::json_idle_if_pooled(SimConn& c, ConnId id) {
-    if (!json_.on() || c.pool_closed || !pool_->is_idle(id)) return;
+    if (!json_.on() || c.pool_closed || !pool().is_idle(id)) return;
     c.span_idle = true;
     c.span_start = now();
 }
@@ -958,9 +990,9 @@ void World::note_time_wait() {
 }
 
 void World::trace_pool_state() {
-    const std::int64_t s[5] = {static_cast<std::int64_t>(pool_->open_conns()), static_cast<std::int64_t>(pool_->idle_count()),
-                               static_cast<std::int64_t>(pool_->waiting_count()), static_cast<std::int64_t>(pool_->ready_count()),
-                               static_cast<std::int64_t>(pool_->dials_in_progress())};
+    const std::int64_t s[5] = {static_cast<std::int64_t>(pool().open_conns()), static_cast<std::int64_t>(pool().idle_count()),
+                               static_cast<std::int64_t>(pool().waiting_count()), static_cast<std::int64_t>(pool().ready_count()),
+                               static_cast<std::int64_t>(pool().dials_in_progress())};
     bool changed = false;
     for (int i = 0; i < 5; ++i) changed = changed || s[i] != state_[i];
     if (!changed) return;
@@ -979,25 +1011,33 @@ void World::check_liveness() {
     if (o_.idle_timeout_ms == 0) {
         // No IdleConnTimeout: idle conns live until the embedder closes them, as at shutdown.
         trace_.line(now(), "drain: pool.close_idle_connections", {}, "(IdleConnTimeout is 0)");
-        pool_->close_idle_connections();
+        pool_mut().close_idle_connections();
         check_step();
     }
-    if (pool_->open_conns() != 0 || pool_->waiting_count() != 0 || pool_->ready_count() != 0 ||
-        pool_->dials_in_progress() != 0) {
+    if (pool().open_conns() != 0 || pool().waiting_count() != 0 || pool().ready_count() != 0 ||
+        pool().dials_in_progress() != 0) {
         violate("liveness: after the workload stopped and every timeout passed the pool still has " +
-                std::to_string(pool_->open_conns()) + " open conns, " + std::to_string(pool_->waiting_count()) +
-                " waiters, " + std::to_string(pool_->ready_count()) + " untaken results, " +
-                std::to_string(pool_->dials_in_progress()) + " dials");
+                std::to_string(pool().open_conns()) + " open conns, " + std::to_string(pool().waiting_count()) +
+                " waiters, " + std::to_string(pool().ready_count()) + " untaken results, " +
+                std::to_string(pool().dials_in_progress()) + " dials");
     }
 }
 
 // ---- the run loop ------------------------------------------------------------------------------
 
+// to_string(EventKind) with the lengths known, so the trace hash does not call strlen.
+constexpr std::string_view kind_names[] = {
+    "client_wake",       "request_deadline", "want_ready",     "dial_complete",
+    "response",          "attempt_failed",   "server_idle_check", "client_eof",
+    "timer_fire",        "timer_callback",   "close_idle_tick", "arrival",
+};
+static_assert(std::size(kind_names) == static_cast<std::size_t>(EventKind::arrival) + 1);
+
 // One line per event: its step number, kind and arguments by name. Conns are shown by
 // their id (index + 1), as everywhere else in the trace.
 void World::trace_event(const Event& e) {
     const auto step = static_cast<std::int64_t>(current_step_);
-    const char* kind = to_string(e.kind);
+    const std::string_view kind = kind_names[static_cast<std::size_t>(e.kind)];
     switch (e.kind) {
         case EventKind::client_wake: trace_.line(now(), kind, {{"#", step}, {"client", e.a}}); break;
         case EventKind::request_deadline: trace_.line(now(), kind, {{"#", step}, {"req", e.a}}); break;
@@ -1071,9 +1111,13 @@ RunResult World::run() {
         current_step_ = sched_.steps();
         trace_event(e);
         dispatch(e);
+        if (sched_.overflowed()) {
+            violate("more than " + std::to_string(Scheduler::pending_max) +
+                    " events pending at once: the workload is too large to simulate");
+        }
         if (failure_.empty()) check_step();
         trace_pool_state();
-        result_.usage.peak_open = std::max<std::uint64_t>(result_.usage.peak_open, pool_->open_conns());
+        result_.usage.peak_open = std::max<std::uint64_t>(result_.usage.peak_open, pool().open_conns());
         if (!end_noted_ && now() >= workload_end_) {
             end_noted_ = true;
             note_time_wait();
@@ -1084,10 +1128,11 @@ RunResult World::run() {
     result_.ok = failure_.empty();
     result_.failure = failure_;
     result_.events = sched_.steps();
+    result_.audits = audits_;
     result_.races = sched_.races();
     result_.reorders = sched_.reorders();
     result_.simulated = now().time_since_epoch();
-    result_.pool = pool_->stats();
+    result_.pool = pool().stats();
     if (!waits_us_.empty()) {
         std::sort(waits_us_.begin(), waits_us_.end());
         result_.usage.wait_p50_us = waits_us_[waits_us_.size() / 2];

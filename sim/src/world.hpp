@@ -69,6 +69,7 @@ struct RunResult {
     bool ok = true;
     std::string failure;          // the first violated check, one line
     std::uint64_t events = 0;
+    std::uint64_t audits = 0;     // Pool::check_invariants runs: after every event that called the pool
     std::uint64_t races = 0;      // scheduler choices among several candidates
     std::uint64_t reorders = 0;   // choices that were not the (deadline, seq) first
     Duration simulated{0};        // virtual time covered

@@ -331,6 +331,23 @@ private:
     bool close_idle_ = false;        // Go: closeIdle (C1, P6, T2)
     mutable int port_depth_ = 0;     // >0 while a port or hook call is in progress
     PoolStats stats_;
+
+    // check_invariants' working memory, kept between calls so that the audit allocates
+    // nothing once the slot vectors stop growing (the simulator audits after every event).
+    // It holds no pool state: every call clears and refills it from the raw slots.
+    struct AuditKeyCounts {
+        int counted = 0;               // dials and open conns holding a MaxConnsPerHost slot
+        std::uint32_t open = 0;        // open conns
+        std::uint32_t waiting = 0;     // waiting wants
+        std::uint32_t idle_q = 0;      // waiting wants in the idle-wait queue
+        std::uint32_t dial_q = 0;      // waiting wants in the dial-wait queue
+    };
+    struct AuditScratch {
+        std::vector<std::uint8_t> conn_seen;    // per conn slot: in_key bit, in_lru bit
+        std::vector<std::uint32_t> holds;       // per conn slot: ready wants holding it
+        std::vector<AuditKeyCounts> per_key;
+    };
+    mutable AuditScratch audit_;
 };
 
 }  // namespace connpool
