@@ -20,6 +20,7 @@
 #include "connpool/real/client.hpp"
 
 #include <array>
+#include <charconv>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -73,38 +74,45 @@ struct UrlView {
     bool path_is_query = false;  // the path starts with '?': "/" goes before it
 };
 
-// http://host[:port][/path][?query]; no userinfo, no fragment sent.
+// http://host[:port][/path][?query]; no userinfo, no fragment sent. One pass over the URL:
+// it runs for every request.
 std::error_code parse_url(std::string_view url, UrlView& out) {
     constexpr std::string_view http_prefix = "http://";
-    const std::size_t scheme_end = url.find("://");
-    if (scheme_end == std::string_view::npos || scheme_end == 0) return Error::invalid_url;
-    const std::string_view scheme = url.substr(0, scheme_end);
-    bool is_http = scheme.size() == 4;
-    for (std::size_t i = 0; is_http && i < 4; ++i) {
-        const char ch = scheme[i] >= 'A' && scheme[i] <= 'Z' ? static_cast<char>(scheme[i] - 'A' + 'a') : scheme[i];
-        is_http = ch == "http"[i];
+    bool is_http = url.size() >= http_prefix.size();
+    for (std::size_t i = 0; is_http && i < http_prefix.size(); ++i) {
+        const char ch = url[i] >= 'A' && url[i] <= 'Z' ? static_cast<char>(url[i] - 'A' + 'a') : url[i];
+        is_http = ch == http_prefix[i];
     }
-    if (!is_http) return Error::unsupported_scheme;
-    std::string_view rest = url.substr(http_prefix.size());
-    const std::size_t authority_end = rest.find_first_of("/?#");
-    const std::string_view authority = rest.substr(0, authority_end);
-    std::string_view path = authority_end == std::string_view::npos ? std::string_view{} : rest.substr(authority_end);
-    if (const std::size_t hash = path.find('#'); hash != std::string_view::npos) path = path.substr(0, hash);
-    if (authority.empty() || authority.find('@') != std::string_view::npos) return Error::invalid_url;
+    if (!is_http) {
+        const std::size_t scheme_end = url.find("://");
+        return scheme_end == std::string_view::npos || scheme_end == 0 ? Error::invalid_url : Error::unsupported_scheme;
+    }
+    // The authority ends at the first '/', '?' or '#'. Controls, spaces, backslashes and '@'
+    // (userinfo) are refused.
+    const std::size_t authority_begin = http_prefix.size();
+    std::size_t i = authority_begin;
+    std::size_t last_colon = std::string_view::npos, close_bracket = std::string_view::npos;
+    for (; i < url.size(); ++i) {
+        const char ch = url[i];
+        if (ch == '/' || ch == '?' || ch == '#') break;
+        if (static_cast<unsigned char>(ch) <= ' ' || ch == 0x7f || ch == '\\' || ch == '@') return Error::invalid_url;
+        if (ch == ':') last_colon = i;
+        if (ch == ']') close_bracket = i;
+    }
+    const std::string_view authority = url.substr(authority_begin, i - authority_begin);
+    if (authority.empty()) return Error::invalid_url;
     std::string_view host = authority, port = "80";
     out.bracketed = authority.front() == '[';
     if (out.bracketed) {
-        const std::size_t close = authority.find(']');
-        if (close == std::string_view::npos) return Error::invalid_url;
-        host = authority.substr(1, close - 1);
-        const std::string_view after = authority.substr(close + 1);
-        if (!after.empty()) {
-            if (after.front() != ':') return Error::invalid_url;
-            port = after.substr(1);
+        if (close_bracket == std::string_view::npos) return Error::invalid_url;
+        host = url.substr(authority_begin + 1, close_bracket - authority_begin - 1);
+        if (close_bracket + 1 < i) {
+            if (url[close_bracket + 1] != ':') return Error::invalid_url;
+            port = url.substr(close_bracket + 2, i - close_bracket - 2);
         }
-    } else if (const std::size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
-        host = authority.substr(0, colon);
-        port = authority.substr(colon + 1);
+    } else if (last_colon != std::string_view::npos) {
+        host = url.substr(authority_begin, last_colon - authority_begin);
+        port = url.substr(last_colon + 1, i - last_colon - 1);
     }
     if (host.empty() || port.empty() || port.size() > 5) return Error::invalid_url;
     unsigned port_number = 0;
@@ -113,18 +121,17 @@ std::error_code parse_url(std::string_view url, UrlView& out) {
         port_number = port_number * 10 + static_cast<unsigned>(ch - '0');
     }
     if (port_number == 0 || port_number > 65535) return Error::invalid_url;
-    for (char ch : host) {
-        if (static_cast<unsigned char>(ch) <= ' ' || ch == '/' || ch == '\\' || ch == 0x7f) return Error::invalid_url;
-    }
-    // The path goes into the request line as it is: no spaces or control characters.
-    for (char ch : path) {
-        if (static_cast<unsigned char>(ch) <= ' ' || ch == 0x7f) return Error::invalid_url;
+    // The path and query go into the request line as they are: no spaces or controls. The
+    // fragment is not sent.
+    const std::size_t path_begin = i;
+    for (; i < url.size() && url[i] != '#'; ++i) {
+        if (static_cast<unsigned char>(url[i]) <= ' ' || url[i] == 0x7f) return Error::invalid_url;
     }
     out.host = host;
     out.port = port;
     out.port_number = port_number;
-    out.path = path;
-    out.path_is_query = !path.empty() && path.front() == '?';
+    out.path = url.substr(path_begin, i - path_begin);
+    out.path_is_query = !out.path.empty() && out.path.front() == '?';
     return {};
 }
 
@@ -169,32 +176,42 @@ std::uint64_t pack(WantId w) { return (std::uint64_t{w.generation} << 32) | w.sl
 // hosting); framing is the client's: Content-Length is set from the body, and a caller's
 // Content-Length or Transfer-Encoding is refused.
 std::error_code build_head(const Request& request, const UrlView& url, bool close, std::string& head) {
-    const std::string_view method = request.method.empty() ? std::string_view("GET") : std::string_view(request.method);
+    using namespace std::string_view_literals;
+    const std::string_view method = request.method.empty() ? "GET"sv : std::string_view(request.method);
     if (!is_token(method)) return Error::invalid_request;
     std::size_t size = method.size() + url.path.size() + url.host.size() + 64;
+    bool host_given = false;
     for (const auto& [name, value] : request.headers) {
         if (!is_token(name) || !is_field_value(value)) return Error::invalid_request;
         if (iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding")) return Error::invalid_request;
+        host_given = host_given || iequals(name, "Host");
         size += name.size() + value.size() + 4;
     }
+    if (request.body) size += 40;
     head.clear();
     head.reserve(size);
-    head.append(method).append(" ");
-    if (url.path.empty() || url.path_is_query) head.append("/");
-    head.append(url.path).append(" HTTP/1.1\r\n");
-    bool host_given = false;
-    for (const auto& [name, value] : request.headers) host_given = host_given || iequals(name, "Host");
+    head.append(method).append(" "sv);
+    if (url.path.empty() || url.path_is_query) head.append("/"sv);
+    head.append(url.path).append(" HTTP/1.1\r\n"sv);
     if (!host_given) {
-        head.append("Host: ");
-        if (url.bracketed) head.append("[").append(url.host).append("]");
+        head.append("Host: "sv);
+        if (url.bracketed) head.append("["sv).append(url.host).append("]"sv);
         else head.append(url.host);
-        if (url.port_number != 80) head.append(":").append(std::to_string(url.port_number));
-        head.append("\r\n");
+        if (url.port_number != 80) {
+            char digits[8];
+            const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, url.port_number);
+            head.append(":"sv).append(digits, static_cast<std::size_t>(end - digits));
+        }
+        head.append("\r\n"sv);
     }
-    for (const auto& [name, value] : request.headers) head.append(name).append(": ").append(value).append("\r\n");
-    if (request.body) head.append("Content-Length: ").append(std::to_string(request.body->size())).append("\r\n");
-    if (close) head.append("Connection: close\r\n");  // B1; Go also sends it when DisableKeepAlives is set
-    head.append("\r\n");
+    for (const auto& [name, value] : request.headers) head.append(name).append(": "sv).append(value).append("\r\n"sv);
+    if (request.body) {
+        char digits[24];
+        const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, request.body->size());
+        head.append("Content-Length: "sv).append(digits, static_cast<std::size_t>(end - digits)).append("\r\n"sv);
+    }
+    if (close) head.append("Connection: close\r\n"sv);  // B1; Go also sends it when DisableKeepAlives is set
+    head.append("\r\n"sv);
     return {};
 }
 
@@ -826,7 +843,8 @@ RequestId Client::async_request(Request request, std::function<void(std::error_c
         const bool close = r.close || impl_->options_.pool.disable_keep_alives;
         error = build_head(r, url, close, op->head);
         op->host.assign(url.host);
-        op->port = std::to_string(url.port_number);  // one key for :080 and :80
+        if (url.port.front() != '0') op->port.assign(url.port);
+        else op->port = std::to_string(url.port_number);  // one key for :080 and :80
     }
     op->head_method = r.method == "HEAD";
     op->replayable = is_idempotent_method(r.method);
