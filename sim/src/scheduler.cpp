@@ -70,10 +70,8 @@ void Scheduler::sift_down(std::size_t i) noexcept {
     Key* const h = heap_.data();
     const Key k = h[i];
     // Which child is least is a coin toss for the branch predictor, so it is picked with
-    // conditional moves: `before` without short-circuits.
-    auto less = [](const Key& x, const Key& y) {
-        return (x.due < y.due) | ((x.due == y.due) & (x.order < y.order));
-    };
+    // conditional moves.
+    auto less = [](const Key& x, const Key& y) { return before(x, y); };
     for (;;) {
         const std::size_t first = 4 * i + 1;
         if (first >= n) break;

@@ -92,9 +92,15 @@ private:
         std::uint64_t actor, a, b;
         EventKind kind;
     };
-    static bool before(const Key& x, const Key& y) noexcept {
-        return x.due != y.due ? x.due < y.due : x.order < y.order;
+    // (due, order) as one 128-bit number, so that a comparison is a compare and a
+    // subtract-with-borrow and picking the least of four keys needs no branches. due is
+    // never negative (nothing is scheduled before the start of the run), so it compares
+    // the same unsigned.
+    __extension__ using Rank = unsigned __int128;
+    static Rank rank(const Key& k) noexcept {
+        return (static_cast<Rank>(static_cast<std::uint64_t>(k.due)) << 64) | k.order;
     }
+    static bool before(const Key& x, const Key& y) noexcept { return rank(x) < rank(y); }
     void sift_up(std::size_t i) noexcept;
     void sift_down(std::size_t i) noexcept;
     void remove_at(std::size_t i, Event& out) noexcept;
