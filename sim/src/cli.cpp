@@ -27,7 +27,8 @@ const char* const usage =
     "usage: connpool-sim explore --seeds N [--from S] [--shard K/N] [--jobs J] [--strategy random|pct]\n"
     "                            [--check-determinism] [--no-swarm] [--summary-json FILE] [--<option> VALUE]...\n"
     "       connpool-sim merge SUMMARY.jsonl...   (combines the --summary-json lines of shards)\n"
-    "       connpool-sim whatif [--<option> VALUE]... [--compare \"name=value,...\"]\n"
+    "       connpool-sim whatif [--<option> VALUE]... [--compare \"name=value,...\"] [--sweep name=v1,v2,...]...\n"
+    "                           [--jobs J]   (--sweep once or twice: grids of dial share per value)\n"
     "       connpool-sim replay <repro> [--summary] [--trace-json FILE]\n"
     "       connpool-sim repro [--seed S] [--no-swarm] [--<option> VALUE]...   (prints a repro line)\n"
     "       connpool-sim options      (lists every --<option> with its default)\n"
@@ -565,8 +566,64 @@ int replay(const std::vector<std::string>& args, std::ostream& out, std::ostream
 
 // ---- whatif ----------------------------------------------------------------------------------
 
-// `whatif [--<option> V]... [--compare "name=value,..."]`: one workload in virtual time under
-// one config, or under two side by side. No faults unless asked for; defaults are a busy
+// Runs every config on up to `jobs` threads; results[i] is configs[i]'s, whatever the timing.
+std::vector<RunResult> run_all(const std::vector<Options>& configs, std::uint64_t jobs) {
+    std::vector<RunResult> results(configs.size());
+    std::atomic<std::size_t> next{0};
+    auto work = [&] {
+        for (std::size_t i = next.fetch_add(1); i < configs.size(); i = next.fetch_add(1)) {
+            results[i] = run_world(configs[i], nullptr);
+        }
+    };
+    std::vector<std::thread> workers;
+    for (std::uint64_t w = 1; w < jobs && w < configs.size(); ++w) workers.emplace_back(work);
+    work();
+    for (auto& t : workers) t.join();
+    return results;
+}
+
+std::string dial_share(const RunResult& r) {
+    return r.pool.gets == 0 ? std::string("-")
+                            : fixed(100.0 * static_cast<double>(r.pool.dials_started) / static_cast<double>(r.pool.gets), 2) + "%";
+}
+
+std::string requests_per_dial(const RunResult& r) {
+    return r.pool.dials_succeeded == 0 ? std::string("-")
+                                       : fixed(static_cast<double>(r.requests) / static_cast<double>(r.pool.dials_succeeded), 1);
+}
+
+// One --sweep axis: an option and the values it takes, in the order given.
+struct SweepAxis {
+    std::string name;
+    std::vector<std::string> values;
+};
+
+// "name=v1,v2,...": the option must exist and every value must be one it accepts.
+std::optional<std::string> parse_sweep(const std::string& spec, SweepAxis& axis) {
+    const auto eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0) return "--sweep '" + spec + "' is not name=v1,v2,...";
+    axis.name = spec.substr(0, eq);
+    const std::string list = spec.substr(eq + 1);
+    std::size_t pos = 0;
+    for (;;) {
+        std::size_t comma = list.find(',', pos);
+        if (comma == std::string::npos) comma = list.size();
+        const std::string v = list.substr(pos, comma - pos);
+        Options probe;
+        if (v.empty()) return "--sweep " + axis.name + ": empty value in '" + list + "'";
+        if (auto e = set_option(probe, axis.name, v)) return "--sweep: " + *e;
+        axis.values.push_back(v);
+        if (comma == list.size()) break;
+        pos = comma + 1;
+    }
+    if (axis.values.size() > 32) return "--sweep " + axis.name + ": at most 32 values";
+    return std::nullopt;
+}
+
+// `whatif [--<option> V]... [--compare "name=value,..."] [--sweep name=v1,v2,...]... [--jobs J]`:
+// one workload in virtual time under one config, or two side by side; with --sweep (one or
+// two axes), the same under every combination of the swept values, reported as grids of
+// dial share and requests per dialed conn. No faults unless asked for; defaults are a busy
 // single host: 100 clients, 20 ms responses, 10 ms think time, 60 s.
 int whatif(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
     Options base;
@@ -580,6 +637,10 @@ int whatif(const std::vector<std::string>& args, std::ostream& out, std::ostream
     base.idempotent_pct = 100;
     base.net_delay_us = 100;
     std::string compare;
+    bool compare_given = false;
+    std::uint64_t jobs = 1;
+    std::vector<SweepAxis> axes;
+    std::vector<std::string> set_names;  // options given as --<option>
     for (std::size_t i = 1; i < args.size(); ++i) {
         const std::string& a = args[i];
         if (a.rfind("--", 0) != 0 || i + 1 >= args.size()) {
@@ -589,17 +650,50 @@ int whatif(const std::vector<std::string>& args, std::ostream& out, std::ostream
         const std::string name = a.substr(2);
         const std::string& value = args[++i];
         if (name == "compare") {
+            if (compare_given || value.empty()) {
+                err << "connpool-sim: whatif: --compare takes one non-empty \"name=value,...\" list\n";
+                return 2;
+            }
+            compare_given = true;
             compare = value;
+            continue;
+        }
+        if (name == "jobs") {
+            const auto v = parse_u64(value);
+            if (!v || *v == 0 || *v > 1024) {
+                err << "connpool-sim: --jobs '" << value << "' is not a count in [1, 1024]\n";
+                return 2;
+            }
+            jobs = *v;
+            continue;
+        }
+        if (name == "sweep") {
+            SweepAxis axis;
+            if (auto e = parse_sweep(value, axis)) {
+                err << "connpool-sim: whatif: " << *e << '\n';
+                return 2;
+            }
+            if (axes.size() == 2) {
+                err << "connpool-sim: whatif: at most two --sweep axes\n";
+                return 2;
+            }
+            if (!axes.empty() && axes[0].name == axis.name) {
+                err << "connpool-sim: whatif: --sweep " << axis.name << " given twice\n";
+                return 2;
+            }
+            axes.push_back(axis);
             continue;
         }
         if (auto e = set_option(base, name, value)) {
             err << "connpool-sim: " << *e << '\n';
             return 2;
         }
+        set_names.push_back(name);
     }
     std::vector<Options> configs{base};
     std::vector<std::string> labels{"base"};
-    if (!compare.empty()) {
+    std::vector<std::string> compare_names;
+    if (compare_given) {
         Options other = base;
         std::size_t pos = 0;
         while (pos <= compare.size()) {
@@ -615,19 +709,93 @@ int whatif(const std::vector<std::string>& args, std::ostream& out, std::ostream
                 err << "connpool-sim: --compare: " << *e << '\n';
                 return 2;
             }
+            compare_names.push_back(item.substr(0, eq));
             pos = comma + 1;
         }
         configs.push_back(other);
         labels.push_back(compare);
     }
-    std::vector<RunResult> results;
+    for (const SweepAxis& axis : axes) {
+        for (const std::string& n : set_names) {
+            if (n == axis.name) {
+                err << "connpool-sim: whatif: --" << n << " is also swept; give one or the other\n";
+                return 2;
+            }
+        }
+        for (const std::string& n : compare_names) {
+            if (n == axis.name) {
+                err << "connpool-sim: whatif: --compare sets " << n << ", which is swept\n";
+                return 2;
+            }
+        }
+    }
+    if (!axes.empty()) {
+        // Every cell of every config, validated before anything runs.
+        const std::size_t rows = axes[0].values.size();
+        const std::size_t cols = axes.size() > 1 ? axes[1].values.size() : 1;
+        std::vector<Options> cells;
+        for (const Options& c : configs) {
+            for (std::size_t r = 0; r < rows; ++r) {
+                for (std::size_t k = 0; k < cols; ++k) {
+                    Options o = c;
+                    (void)set_option(o, axes[0].name, axes[0].values[r]);
+                    if (axes.size() > 1) (void)set_option(o, axes[1].name, axes[1].values[k]);
+                    if (auto e = validate(o)) {
+                        err << "connpool-sim: whatif --sweep " << axes[0].name << "=" << axes[0].values[r]
+                            << (axes.size() > 1 ? " " + axes[1].name + "=" + axes[1].values[k] : "") << ": " << *e << '\n';
+                        return 2;
+                    }
+                    cells.push_back(o);
+                }
+            }
+        }
+        const std::vector<RunResult> results = run_all(cells, jobs);
+        out << "connpool-sim whatif: " << base.clients << " clients, " << base.keys << " host(s), response " << base.resp_ms
+            << " ms, " << base.duration_ms / 1000.0 << " s of virtual time; sweep " << axes[0].name
+            << (axes.size() > 1 ? " x " + axes[1].name : "") << ", " << rows * cols << " runs per config\n";
+        out << "  base: " << encode_repro(configs[0]) << "  (swept options as in each cell)\n";
+        if (configs.size() > 1) out << "  compare: " << labels[1] << '\n';
+        auto grid = [&](const std::string& title, std::size_t config, std::string (*cell)(const RunResult&)) {
+            out << title << ", " << (config == 0 ? "base" : "compare") << '\n';
+            char buf[64];
+            const std::string corner = axes[0].name + (axes.size() > 1 ? " \\ " + axes[1].name : "");
+            std::snprintf(buf, sizeof buf, "  %-30s", corner.c_str());
+            out << buf;
+            for (std::size_t k = 0; k < cols; ++k) {
+                std::snprintf(buf, sizeof buf, "%10s", axes.size() > 1 ? axes[1].values[k].c_str() : "");
+                out << buf;
+            }
+            out << '\n';
+            for (std::size_t r = 0; r < rows; ++r) {
+                std::snprintf(buf, sizeof buf, "  %-30s", axes[0].values[r].c_str());
+                out << buf;
+                for (std::size_t k = 0; k < cols; ++k) {
+                    std::snprintf(buf, sizeof buf, "%10s", cell(results[(config * rows + r) * cols + k]).c_str());
+                    out << buf;
+                }
+                out << '\n';
+            }
+        };
+        for (std::size_t c = 0; c < configs.size(); ++c) {
+            grid("dial share (dials / get_conn)", c, dial_share);
+            grid("requests per dialed conn", c, requests_per_dial);
+        }
+        int rc = 0;
+        for (std::size_t i = 0; i < results.size(); ++i) {
+            if (results[i].ok) continue;
+            out << "FAILED: " << results[i].failure << "\nconnpool-sim replay " << encode_repro(cells[i]) << '\n';
+            rc = 1;
+        }
+        out << "checks: " << (rc == 0 ? "passed" : "FAILED") << " in all " << results.size() << " runs\n";
+        return rc;
+    }
     for (const Options& o : configs) {
         if (auto e = validate(o)) {
             err << "connpool-sim: " << *e << '\n';
             return 2;
         }
-        results.push_back(run_world(o, nullptr));
     }
+    const std::vector<RunResult> results = run_all(configs, jobs);
     auto row = [&](const std::string& name, auto value_of) {
         char buf[64];
         std::snprintf(buf, sizeof buf, "%-34s", name.c_str());
@@ -639,9 +807,6 @@ int whatif(const std::vector<std::string>& args, std::ostream& out, std::ostream
         out << '\n';
     };
     auto num = [](std::uint64_t v) { return std::to_string(v); };
-    auto pct = [](std::uint64_t part, std::uint64_t whole) {
-        return whole == 0 ? std::string("-") : fixed(100.0 * static_cast<double>(part) / static_cast<double>(whole), 2) + "%";
-    };
     out << "connpool-sim whatif: " << base.clients << " clients, " << base.keys << " host(s), think 0.." << 2 * base.think_ms
         << " ms, response " << base.resp_ms << " ms +-" << base.resp_spread_pct << "%, " << base.duration_ms / 1000.0
         << " s of virtual time\n";
@@ -659,12 +824,9 @@ int whatif(const std::vector<std::string>& args, std::ostream& out, std::ostream
         row("    " + std::string(to_string(static_cast<Outcome>(i))), [&](const RunResult& r) { return num(r.outcomes[i]); });
     }
     row("dials", [&](const RunResult& r) { return num(r.pool.dials_started); });
-    row("dial share (dials / get_conn)", [&](const RunResult& r) { return pct(r.pool.dials_started, r.pool.gets); });
+    row("dial share (dials / get_conn)", [&](const RunResult& r) { return dial_share(r); });
     row("dials after warm-up (first 10%)", [&](const RunResult& r) { return num(r.usage.dials_after_warmup); });
-    row("requests per dialed conn", [&](const RunResult& r) {
-        return r.pool.dials_succeeded == 0 ? std::string("-")
-                                           : fixed(static_cast<double>(r.requests) / static_cast<double>(r.pool.dials_succeeded), 1);
-    });
+    row("requests per dialed conn", [&](const RunResult& r) { return requests_per_dial(r); });
     row("reuses from idle list (T4)", [&](const RunResult& r) { return num(r.pool.idle_hits); });
     row("hand-offs to waiters (P5)", [&](const RunResult& r) { return num(r.pool.handoffs); });
     for (int i = 0; i < close_reason_count; ++i) {

@@ -420,6 +420,23 @@ TEST(SimCli, BadInputExitsTwoWithOneLine) {
         {"repro", "--clients", "x"},
         {"whatif", "--compare", "clients"},
         {"whatif", "--bogus", "1"},
+        {"whatif", "--compare", ""},
+        {"whatif", "--compare", "clients=3", "--compare", "clients=4"},
+        {"whatif", "--jobs", "0"},
+        {"whatif", "--sweep", "think-ms"},
+        {"whatif", "--sweep", "think-ms="},
+        {"whatif", "--sweep", "=1,2"},
+        {"whatif", "--sweep", "no-such-option=1,2"},
+        {"whatif", "--sweep", "think-ms=1,,2"},
+        {"whatif", "--sweep", "think-ms=1,2,"},
+        {"whatif", "--sweep", "think-ms=-1"},
+        {"whatif", "--sweep", "clients=1,x"},
+        {"whatif", "--sweep", "max-idle=5,-1"},  // each value is in range; the pool config refuses -1
+        {"whatif", "--sweep", "think-ms=1", "--sweep", "think-ms=2"},
+        {"whatif", "--sweep", "think-ms=1", "--sweep", "clients=2", "--sweep", "resp-ms=3"},
+        {"whatif", "--think-ms", "5", "--sweep", "think-ms=1,2"},
+        {"whatif", "--sweep", "think-ms=1,2", "--compare", "think-ms=3"},
+        {"whatif", "--sweep", "think-ms=1,2", "--sweep"},
         {"replay"},
         {"replay", "garbage"},
         {"replay", good.substr(0, good.size() - 5)},
@@ -501,6 +518,68 @@ TEST(SimWhatif, NatBreaksRequestsUnlessIdleTimeoutIsBelowIt) {
     const auto failed = whatif_row(c.out, "  failed");
     EXPECT_GT(std::stoll(failed.first), 0) << c.out;
     EXPECT_EQ(failed.second, "0") << c.out;
+}
+
+// Reads one row of a whatif --sweep grid: the cells after the row label `row` in the grid
+// titled `title` ("dial share (dials / get_conn), base"). Percent signs are dropped.
+std::vector<double> sweep_row(const std::string& out, const std::string& title, const std::string& row) {
+    const auto at = out.find(title + "\n");
+    if (at == std::string::npos) return {};
+    std::istringstream lines(out.substr(at + title.size() + 1));
+    std::string line;
+    std::getline(lines, line);  // the column header
+    while (std::getline(lines, line)) {
+        std::istringstream cells(line);
+        std::string label;
+        cells >> label;
+        if (label != row) continue;
+        std::vector<double> v;
+        for (std::string cell; cells >> cell;) v.push_back(std::stod(cell));
+        return v;
+    }
+    return {};
+}
+
+// whatif --sweep, the question about the seed documents' churn: how the dial share
+// moves with think time and response-time spread, under Go's 2 idle conns per host and
+// under a cap that keeps every conn. With no think time a client asks for a conn the
+// instant it returned one and gets that one back, so nothing churns; with think time,
+// returns and requests drift apart and a conn that comes back to two idle ones is closed,
+// more so as the think time grows towards the response time; a spread of response times
+// makes returns burstier, which raises the churn at short think times. Requests per dialed
+// conn move the other way. A cap of 100 keeps every conn whatever the think time.
+TEST(SimWhatif, SweepMovesDialShareWithThinkTimeAndSpread) {
+    const Cli c = run_cli({"whatif", "--clients", "10", "--duration-ms", "10000", "--sweep", "think-ms=0,2,20", "--sweep",
+                           "resp-spread-pct=0,90", "--compare", "max-idle-per-host=100", "--jobs", "2"});
+    ASSERT_EQ(c.rc, 0) << c.out << c.err;
+    const std::string share = "dial share (dials / get_conn), ";
+    const std::string per_conn = "requests per dialed conn, ";
+    const auto b0 = sweep_row(c.out, share + "base", "0"), b2 = sweep_row(c.out, share + "base", "2"),
+               b20 = sweep_row(c.out, share + "base", "20");
+    ASSERT_EQ(b0.size(), 2u) << c.out;
+    ASSERT_EQ(b2.size(), 2u) << c.out;
+    ASSERT_EQ(b20.size(), 2u) << c.out;
+    for (std::size_t spread = 0; spread < 2; ++spread) {
+        EXPECT_LT(b0[spread], 1.0) << c.out;              // percent
+        EXPECT_GT(b2[spread], b0[spread] + 5) << c.out;
+        EXPECT_GT(b20[spread], b2[spread] + 5) << c.out;
+    }
+    EXPECT_GT(b2[1], b2[0] + 2) << c.out;  // spread 90% churns more than none at 2 ms think
+    const auto r2 = sweep_row(c.out, per_conn + "base", "2"), r20 = sweep_row(c.out, per_conn + "base", "20");
+    ASSERT_EQ(r2.size(), 2u) << c.out;
+    ASSERT_EQ(r20.size(), 2u) << c.out;
+    EXPECT_GT(r2[0], r20[0]) << c.out;
+    EXPECT_GT(r2[0], r2[1]) << c.out;
+    for (const char* think : {"0", "2", "20"}) {
+        const auto kept = sweep_row(c.out, share + "compare", think);
+        ASSERT_EQ(kept.size(), 2u) << c.out;
+        for (double v : kept) EXPECT_LT(v, 1.0) << c.out;
+    }
+    EXPECT_NE(c.out.find("checks: passed in all 12 runs"), std::string::npos) << c.out;
+    // The grid does not depend on how many threads ran it.
+    const Cli one = run_cli({"whatif", "--clients", "10", "--duration-ms", "10000", "--sweep", "think-ms=0,2,20", "--sweep",
+                             "resp-spread-pct=0,90", "--compare", "max-idle-per-host=100"});
+    EXPECT_EQ(one.out, c.out);
 }
 
 // replay --trace-json writes Chrome Trace Event Format: conn and client tracks, pool
