@@ -7,6 +7,9 @@
 #include <vector>
 
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "cli.hpp"
 
@@ -37,6 +40,14 @@ extern "C" void on_abort(int) {
 
 int main(int argc, char** argv) {
     std::signal(SIGABRT, on_abort);
+#ifdef __GLIBC__
+    // A campaign runs thousands of short simulations, each of which grows its vectors to a
+    // few megabytes and frees them. By default glibc hands such blocks back to the kernel
+    // (munmap, heap trimming) and the next run page-faults them in again: a tenth of the
+    // time of a campaign of small runs. Keep freed memory for the next run instead.
+    mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);  // glibc's largest on 64-bit
+    mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);
+#endif
     std::vector<std::string> args(argv + 1, argv + argc);
     const int rc = connpool::sim::cli_main(args, std::cout, std::cerr, remember);
     std::cout.flush();
