@@ -863,7 +863,6 @@ void Pool::append_state_for_testing(std::string& out, Duration age_cap) const {
         put_value(out, static_cast<std::uint64_t>(static_cast<std::int64_t>(ws.error.value())));
     }
     put_value(out, free_wants_.size());
-    for (const std::uint32_t w : free_wants_) put_value(out, w);
     put_value(out, dials_.size());
     for (const DialSlot& ds : dials_) {
         put_value(out, ds.active ? 1 : 0);
@@ -874,7 +873,9 @@ void Pool::append_state_for_testing(std::string& out, Duration age_cap) const {
         put_value(out, ds.want.slot);
     }
     put_value(out, free_dials_.size());
-    for (const std::uint32_t d : free_dials_) put_value(out, d);
 }
 
 }  // namespace connpool
+    // Free want and dial slots by count only: which one is reused next only renames slots,
+    // and nothing the pool does depends on a want's or a dial's slot number. (Conn slots keep
+    // their order: each keeps its timer, whose callbacks may still be in flight.)

@@ -746,6 +746,16 @@ private:
         }
         return n;
     }
+    // The first request other than `except` holding `c`, for messages.
+    std::uint32_t other_holder(std::uint32_t c, std::uint32_t except) const {
+        for (std::uint32_t r = 0; r < requests_.size(); ++r) {
+            if (r != except && requests_[r].conn == c &&
+                (requests_[r].phase == Phase::leased || requests_[r].phase == Phase::ready)) {
+                return r;
+            }
+        }
+        return none;
+    }
     bool retired(const ConnState& cs) const { return cs.shared && !cs.closed && !cs.dead && !pool_->is_open(cs.id); }
     bool closed_before_event(std::uint32_t c) const {
         if (!conns_[c].closed) return false;
@@ -783,7 +793,8 @@ private:
             fail(rname(r) + " was handed " + cname(c) + ", which was closed (" + std::string(to_string(cs.close_reason)) +
                  (cs.reported ? ", by its owner)" : ", by the pool)"));
         } else if (!cs.shared && holders(c, r) > 0) {
-            fail("INV3: HTTP/1 conn " + cname(c) + " leased to two requests (" + rname(r) + " and another)");
+            fail("INV3: HTTP/1 conn " + cname(c) + " leased to two requests (" + rname(other_holder(c, r)) + " and " +
+                 rname(r) + ")");
         } else if (from_get) {
             if (!cs.idle) {
                 fail("T4: get_conn handed " + rname(r) + " " + cname(c) + ", which was not idle");
@@ -945,7 +956,8 @@ private:
         if (cs.closed) {
             fail(rname(r) + " was handed " + cname(c) + ", which was closed (" + std::string(to_string(cs.close_reason)) + ")");
         } else if (!cs.shared && holders(c, r) > 0) {
-            fail("INV3: HTTP/1 conn " + cname(c) + " leased to two requests (" + rname(r) + " and another)");
+            fail("INV3: HTTP/1 conn " + cname(c) + " leased to two requests (" + rname(other_holder(c, r)) + " and " +
+                 rname(r) + ")");
         }
     }
 

@@ -89,13 +89,17 @@ std::string report_text(const CheckReport& r, const CheckOptions& o) {
     return s.str();
 }
 
-// Runs one configuration to the end of its bounds and expects no violation. The long setup
-// adds a request and a conn.
-void expect_clean(CheckOptions o) {
+using Settings = std::initializer_list<std::pair<const char*, const char*>>;
+
+// Runs one configuration to the end of its bounds and expects no violation. Under the long
+// setup (CONNPOOL_CHECK_LONG=1) `longer` is applied on top: more requests, conns or depth.
+void expect_clean(Settings settings, Settings longer) {
+    CheckOptions o = options(settings);
     if (long_run()) {
-        o.requests += 1;
-        o.conns += 1;
-        o.depth = 200;
+        for (const auto& [name, value] : longer) {
+            const auto error = set_check_option(o, name, value);
+            ASSERT_FALSE(error.has_value()) << *error;
+        }
     }
     const CheckReport r = run_check(o, remember_path);
     SCOPED_TRACE(encode_check_repro(o, {}));
@@ -112,6 +116,7 @@ void expect_clean(CheckOptions o) {
 // requests, IdleConnTimeout 2 ticks. Explored to the end (no state at the depth bound).
 TEST(CheckSearch, TimersAndReuseExhaustive) {
     CheckOptions o = options({{"keys", "1"}, {"conns", "2"}, {"requests", "3"}, {"depth", "60"}});
+    if (long_run()) o = options({{"keys", "1"}, {"conns", "3"}, {"requests", "4"}, {"depth", "60"}});
     const CheckReport r = run_check(o, remember_path);
     EXPECT_FALSE(r.violation.has_value()) << report_text(r, o);
     EXPECT_EQ(r.depth_cut, 0u) << "the bounds should be explored to the end";
@@ -119,47 +124,55 @@ TEST(CheckSearch, TimersAndReuseExhaustive) {
     EXPECT_GT(r.max_depth, 10);
 }
 
-// The idle caps: MaxIdleConnsPerHost 1 and MaxIdleConns 2 over two keys (P7, P10 across keys).
-TEST(CheckSearch, IdleCaps) {
-    expect_clean(options({{"keys", "2"}, {"conns", "3"}, {"requests", "3"}, {"max-idle", "2"},
-                          {"max-idle-per-host", "1"}, {"depth", "16"}}));
+// MaxIdleConns 2 over two keys: a return over the cap evicts the least recently used idle
+// conn whatever its key, here one of the returning conn's own key (P10). Depth 12 is the
+// shortest path to that: two conns of k0 and one of k1, all leased, then returned.
+TEST(CheckSearch, LruAcrossKeys) {
+    expect_clean({{"keys", "2"}, {"conns", "3"}, {"requests", "3"}, {"max-idle", "2"}, {"depth", "12"}}, {{"depth", "15"}});
 }
 
 // Go's default per-key cap of 2 (MaxIdleConnsPerHost 0): a third idle conn is refused (K1, P7).
 TEST(CheckSearch, DefaultPerKeyCap) {
-    expect_clean(options({{"keys", "1"}, {"conns", "3"}, {"requests", "3"}, {"depth", "14"}}));
+    expect_clean({{"keys", "1"}, {"conns", "3"}, {"requests", "3"}, {"depth", "14"}}, {{"depth", "60"}});
 }
 
 // MaxConnsPerHost 1 with cancels and server closes: the dial queue, slot hand-over, W3, RM2.
 TEST(CheckSearch, MaxConnsPerHostWithCancelAndServerClose) {
-    expect_clean(options({{"keys", "1"}, {"conns", "2"}, {"requests", "3"}, {"max-conns-per-host", "1"},
-                          {"cancel", "1"}, {"server-close", "1"}, {"depth", "60"}}));
+    expect_clean({{"keys", "1"}, {"conns", "2"}, {"requests", "3"}, {"max-conns-per-host", "1"}, {"cancel", "1"},
+                  {"server-close", "1"}, {"depth", "60"}},
+                 {{"conns", "3"}, {"requests", "4"}});
 }
 
 // CloseIdleConnections with cancels: C1, C5 (orphan dials cancelled), P6 and its reset (T2).
 TEST(CheckSearch, CloseIdleConnections) {
-    expect_clean(options({{"keys", "1"}, {"conns", "2"}, {"requests", "3"}, {"close-idle", "1"}, {"cancel", "1"},
-                          {"depth", "11"}}));
+    expect_clean({{"keys", "1"}, {"conns", "2"}, {"requests", "3"}, {"close-idle", "1"}, {"cancel", "1"}, {"depth", "11"}},
+                 {{"depth", "14"}});
 }
 
 // Keep-alives off, two ways (DisableKeepAlives, MaxIdleConnsPerHost < 0): T1, P1, with dead conns.
 TEST(CheckSearch, KeepAlivesOff) {
-    expect_clean(options({{"keys", "1"}, {"conns", "2"}, {"requests", "2"}, {"keep-alives-off", "1"},
-                          {"server-close", "1"}, {"cancel", "1"}, {"depth", "60"}}));
-    expect_clean(options({{"keys", "1"}, {"conns", "2"}, {"requests", "2"}, {"max-idle-per-host", "-1"},
-                          {"server-close", "1"}, {"depth", "60"}}));
+    expect_clean({{"keys", "1"}, {"conns", "2"}, {"requests", "2"}, {"keep-alives-off", "1"}, {"server-close", "1"},
+                  {"cancel", "1"}, {"depth", "60"}},
+                 {{"conns", "3"}, {"requests", "3"}});
+    expect_clean({{"keys", "1"}, {"conns", "2"}, {"requests", "2"}, {"max-idle-per-host", "-1"}, {"server-close", "1"},
+                  {"depth", "60"}},
+                 {{"conns", "3"}, {"requests", "3"}});
 }
 
 // Shared (HTTP/2 style) conns: X1-X5, with cancels, server closes and CloseIdleConnections.
 TEST(CheckSearch, SharedConns) {
-    expect_clean(options({{"keys", "1"}, {"conns", "2"}, {"requests", "3"}, {"shared", "1"}, {"cancel", "1"},
-                          {"server-close", "1"}, {"close-idle", "1"}, {"max-idle-per-host", "1"}, {"depth", "9"}}));
+    expect_clean({{"keys", "1"}, {"conns", "2"}, {"requests", "3"}, {"shared", "1"}, {"cancel", "1"}, {"server-close", "1"},
+                  {"close-idle", "1"}, {"max-idle-per-host", "1"}, {"depth", "9"}},
+                 {{"depth", "12"}});
 }
 
 // No IdleConnTimeout: time passes, and the pool must not care how long a conn was idle.
-TEST(CheckSearch, NoIdleTimeout) {
-    expect_clean(options({{"keys", "2"}, {"conns", "2"}, {"requests", "2"}, {"idle-timeout", "0"}, {"max-idle", "1"},
-                          {"depth", "60"}}));
+// MaxIdleConns 1 and MaxIdleConnsPerHost 1 over two keys: P7 refuses a second idle conn of
+// a key, P10 evicts the other key's.
+TEST(CheckSearch, NoIdleTimeoutSmallCaps) {
+    expect_clean({{"keys", "2"}, {"conns", "2"}, {"requests", "2"}, {"idle-timeout", "0"}, {"max-idle", "1"},
+                  {"max-idle-per-host", "1"}, {"depth", "60"}},
+                 {{"conns", "3"}, {"requests", "3"}});
 }
 
 // The same bounds give the same search, count for count, and the fingerprint merges states:

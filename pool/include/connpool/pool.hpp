@@ -210,11 +210,13 @@ public:
     /// encoding of all the state that decides how the pool behaves from here on: every conn,
     /// want and dial slot by slot number (without generations; a dial records whether the
     /// want it was started for is still the live want of its slot), each key's idle list and
-    /// wait queues in order, the LRU, the free lists, the counters and closeIdle. Times are
-    /// encoded as `now - idle_at`, capped at `age_cap`, so a caller whose behaviour cannot
-    /// tell ages at or beyond the cap apart may merge them. Two pools with the same config,
-    /// equal encodings and equal ports behave alike on equal inputs. Read-only; the
-    /// statistics are left out. Call it between pool calls.
+    /// wait queues in order, the LRU, the free conn slots in order (free want and dial slots
+    /// only by count: reusing one or another only renames slots), the counters and
+    /// closeIdle. Times are encoded as `now - idle_at`, capped at `age_cap`, so a caller
+    /// whose behaviour cannot tell ages at or beyond the cap apart may merge them. Two pools
+    /// with the same config, equal encodings and equal ports behave alike on equal inputs, up
+    /// to the numbering of want and dial slots. Read-only; the statistics are left out. Call
+    /// it between pool calls.
     void append_state_for_testing(std::string& out, Duration age_cap) const;
 
 private:
