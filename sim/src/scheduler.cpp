@@ -147,32 +147,102 @@ void Scheduler::set_priority(std::uint64_t actor, std::uint64_t p) {
     }
 }
 
-// candidates_ (heap positions, in (due, seq) order) -> the index of the one to run.
-std::size_t Scheduler::choose() {
-    if (strategy_ == Strategy::random) return static_cast<std::size_t>(rng_.below(candidates_.size()));
-    // PCT: fresh actors draw their priority here, in (due, seq) order; ties go to the first.
-    std::size_t best = 0;
+// Whether the actor already has a PCT priority, and which; draws nothing.
+bool Scheduler::known_priority(std::uint64_t actor, std::uint64_t& p) const {
+    const std::uint64_t cls = actor >> 32;
+    if (cls < 8) {
+        const std::vector<std::uint64_t>& table = class_priorities_[cls];
+        const std::size_t index = static_cast<std::uint32_t>(actor);
+        if (index >= table.size() || table[index] == unset) return false;
+        p = table[index];
+        return true;
+    }
+    auto it = other_priorities_.find(actor);
+    if (it == other_priorities_.end()) return false;
+    p = it->second;
+    return true;
+}
+
+// The candidates (heap positions, in no particular order unless sorted) -> the heap
+// position of the one to run; `first` says whether it is the earliest in (due, seq) order.
+// Both strategies choose exactly as if the candidates were listed in (due, seq) order.
+std::size_t Scheduler::choose(bool sorted, bool& first) {
+    auto earlier = [this](std::uint32_t x, std::uint32_t y) { return before(heap_[x], heap_[y]); };
+    if (strategy_ == Strategy::random) {
+        // The k-th in (due, seq) order, found by selection rather than by sorting.
+        const auto k = static_cast<std::size_t>(rng_.below(candidates_.size()));
+        if (!sorted) std::nth_element(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(k), candidates_.end(), earlier);
+        first = k == 0;
+        return candidates_[k];
+    }
+    // PCT: the highest priority runs; equal priorities (events of one actor) go to the
+    // earliest. An actor seen for the first time draws its priority here, and those draws
+    // happen in (due, seq) order, so the candidates are sorted only when one is fresh.
+    auto actor_of = [this](std::uint32_t pos) {
+        return slab_[heap_[pos].order & ((std::uint64_t{1} << slot_bits) - 1)].actor;
+    };
+    std::size_t best = 0, earliest = 0;
     std::uint64_t best_priority = 0;
+    bool fresh = false;
     for (std::size_t i = 0; i < candidates_.size(); ++i) {
-        const std::uint64_t slot = heap_[candidates_[i]].order & ((std::uint64_t{1} << slot_bits) - 1);
-        const std::uint64_t p = priority(slab_[slot].actor);
-        if (i == 0 || p > best_priority) {
+        std::uint64_t p;
+        if (!known_priority(actor_of(candidates_[i]), p)) {
+            fresh = true;
+            break;
+        }
+        if (i == 0 || p > best_priority || (p == best_priority && earlier(candidates_[i], candidates_[best]))) {
             best = i;
             best_priority = p;
         }
+        if (earlier(candidates_[i], candidates_[earliest])) earliest = i;
     }
-    return best;
+    if (fresh) {
+        if (!sorted) std::sort(candidates_.begin(), candidates_.end(), earlier);
+        best = 0;
+        earliest = 0;
+        for (std::size_t i = 0; i < candidates_.size(); ++i) {
+            const std::uint64_t p = priority(actor_of(candidates_[i]));
+            if (i == 0 || p > best_priority) {
+                best = i;
+                best_priority = p;
+            }
+        }
+    }
+    first = best == earliest;
+    return candidates_[best];
 }
 
-// The earliest candidates_max queued events due by `horizon`, in (due, seq) order, found
-// in place: in a min-heap the events due by then form a subtree at the root, and a
-// best-first walk of that subtree (a small frontier heap of positions) visits them in
-// order, so a step costs O(k log k) for k candidates whatever the queue holds.
-void Scheduler::collect_candidates(std::int64_t horizon) {
+// The earliest candidates_max queued events due by `horizon`, found in place: in a
+// min-heap the events due by then form a subtree at the root. A depth-first walk collects
+// the subtree; if it is large, a best-first walk (a small frontier heap of positions)
+// visits only the earliest candidates_max, in order, so a step never costs more than
+// O(k log k) for k = candidates_max whatever the queue holds. Returns whether candidates_
+// is sorted in (due, seq) order.
+bool Scheduler::collect_candidates(std::int64_t horizon) {
+    const std::size_t n = heap_.size();
     candidates_.clear();
     frontier_.clear();
-    auto after_pos = [this](std::uint32_t x, std::uint32_t y) { return before(heap_[y], heap_[x]); };
-    const std::size_t n = heap_.size();
+    frontier_.push_back(0);
+    while (!frontier_.empty() && candidates_.size() <= walk_max) {
+        const std::uint32_t i = frontier_.back();
+        frontier_.pop_back();
+        candidates_.push_back(i);
+        const std::size_t first = 4 * static_cast<std::size_t>(i) + 1;
+        for (std::size_t c = first; c < first + 4 && c < n; ++c) {
+            if (heap_[c].due <= horizon) frontier_.push_back(static_cast<std::uint32_t>(c));
+        }
+    }
+    auto earlier = [this](std::uint32_t x, std::uint32_t y) { return before(heap_[x], heap_[y]); };
+    if (frontier_.empty()) {
+        if (candidates_.size() > candidates_max) {
+            std::nth_element(candidates_.begin(), candidates_.begin() + candidates_max, candidates_.end(), earlier);
+            candidates_.resize(candidates_max);
+        }
+        return false;
+    }
+    candidates_.clear();
+    frontier_.clear();
+    auto after_pos = [&earlier](std::uint32_t x, std::uint32_t y) { return earlier(y, x); };
     frontier_.push_back(0);
     while (!frontier_.empty() && candidates_.size() < candidates_max) {
         std::pop_heap(frontier_.begin(), frontier_.end(), after_pos);
@@ -186,6 +256,7 @@ void Scheduler::collect_candidates(std::int64_t horizon) {
             std::push_heap(frontier_.begin(), frontier_.end(), after_pos);
         }
     }
+    return true;
 }
 
 bool Scheduler::pop(Event& out) {
@@ -202,11 +273,12 @@ bool Scheduler::pop(Event& out) {
         remove_at(0, out);
     } else {
         // The candidates stay in the heap; only the one picked is removed.
-        collect_candidates(horizon);
-        const std::size_t pick = choose();
+        const bool sorted = collect_candidates(horizon);
+        bool first = true;
+        const std::size_t at = choose(sorted, first);
         ++races_;
-        if (pick != 0) ++reorders_;
-        remove_at(candidates_[pick], out);
+        if (!first) ++reorders_;
+        remove_at(at, out);
         if (strategy_ == Strategy::pct && next_change_ < change_points_.size() &&
             steps_ >= change_points_[next_change_]) {
             ++next_change_;

@@ -104,8 +104,9 @@ private:
     void sift_up(std::size_t i) noexcept;
     void sift_down(std::size_t i) noexcept;
     void remove_at(std::size_t i, Event& out) noexcept;
-    void collect_candidates(std::int64_t horizon);
-    std::size_t choose();
+    bool collect_candidates(std::int64_t horizon);
+    std::size_t choose(bool sorted, bool& first);
+    bool known_priority(std::uint64_t actor, std::uint64_t& p) const;
     std::uint64_t priority(std::uint64_t actor);
     void set_priority(std::uint64_t actor, std::uint64_t p);
 
@@ -122,8 +123,9 @@ private:
     std::vector<Payload> slab_;
     std::vector<std::uint32_t> free_slots_;
     static constexpr std::size_t candidates_max = 64;  // racing events considered per step
+    static constexpr std::size_t walk_max = 256;       // racing events collected before walking best-first
     // Scratch for pop(), kept to avoid allocation: the heap positions of the racing events
-    // (the first candidates_max in (due, seq) order), and the walk's frontier.
+    // (the first candidates_max in (due, seq) order), and the walks' frontier.
     std::vector<std::uint32_t> candidates_;
     std::vector<std::uint32_t> frontier_;
     // PCT: actor -> priority (higher runs first). Actors are (class << 32 | index): classes
