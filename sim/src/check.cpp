@@ -287,7 +287,9 @@ public:
         const auto index = static_cast<std::uint32_t>(timers_.size());
         timers_.push_back(TimerState{std::move(callback), now_ + d, 0, none, true});
         timers_created_.push_back(index);
-        note([&] { return "timer T" + std::to_string(index) + " created, due t=" + std::to_string(seconds(now_ + d)) + "s"; });
+        note([&] {
+            return "timer T" + std::to_string(index) + " created, due t=" + std::to_string(seconds(now_ + d)) + "s";
+        });
         return std::make_unique<FakeTimer>(*this, index);
     }
     // D1, D6: a dial is for the oldest request of its key queued for a slot, else for the
@@ -350,7 +352,9 @@ public:
         note([&] { return "c" + std::to_string(c) + " closed (" + std::string(to_string(reason)) + ")"; });
     }
     void on_timer_stop(std::uint32_t t, bool result) {
-        if (!result && timers_[t].in_flight > 0) note([&] { return "timer T" + std::to_string(t) + " stop -> false, callback in flight"; });
+        if (!result && timers_[t].in_flight > 0) {
+            note([&] { return "timer T" + std::to_string(t) + " stop -> false, callback in flight"; });
+        }
     }
     void on_timer_reset(std::uint32_t t, bool result) {
         note([&] { return "timer T" + std::to_string(t) + " reset, due t=" + std::to_string(seconds(*timers_[t].due)) + "s" +
@@ -470,6 +474,11 @@ public:
         event_conn_ = none;
         current_get_ = none;
         ++steps_;
+        if (trace_ != nullptr) {  // the head first, flushed: a pool abort still shows which event
+            char head[64];
+            std::snprintf(head, sizeof head, "%6d  %3llds  %-16s ", steps_, seconds(now_), describe(e).c_str());
+            *trace_ << head << std::flush;
+        }
         using K = CheckEventKind;
         bool deliveries_allowed = false;
         switch (e.kind) {
@@ -482,11 +491,15 @@ public:
             case K::cancel: do_cancel(e.arg); deliveries_allowed = true; break;
             case K::server_close: do_server_close(e.arg); break;
             case K::close_idle: do_close_idle(); break;
-            case K::tick: now_ += tick_length; break;
+            case K::tick:
+                now_ += tick_length;
+                note([&] { return "now t=" + std::to_string(seconds(now_)) + "s"; });
+                break;
             case K::fire: {
                 TimerState& t = timers_[e.arg];
                 t.due.reset();
                 ++t.in_flight;
+                note([&] { return "its callback is in flight (slot " + std::to_string(t.slot) + ")"; });
                 break;
             }
             case K::run: do_run(e.arg); break;
@@ -504,7 +517,7 @@ public:
         if (!violation_ && checking_) check_after_event();
         observe();
         if (!violation_ && checking_) check_timers();
-        if (trace_ != nullptr) print_step(e);
+        if (trace_ != nullptr) print_step();
         return !violation_;
     }
 
@@ -608,9 +621,8 @@ public:
                               (cs.returned ? 8u : 0u) | (cs.idle ? 16u : 0u));
             if (cs.idle) {
                 put_byte(out, static_cast<std::uint32_t>(capped_age(cs) / tick_length));
-                put_byte(out, static_cast<std::uint32_t>(
-                                  std::lower_bound(seqs.begin(), seqs.begin() + static_cast<std::ptrdiff_t>(idle_n), cs.idle_seq) -
-                                  seqs.begin()));
+                const auto idle_end = seqs.begin() + static_cast<std::ptrdiff_t>(idle_n);
+                put_byte(out, static_cast<std::uint32_t>(std::lower_bound(seqs.begin(), idle_end, cs.idle_seq) - seqs.begin()));
             }
         }
         // timers by slot: pending deadline relative to now, callbacks in flight
@@ -734,7 +746,8 @@ private:
         for (std::uint32_t c = 0; c < conns_.size(); ++c) {
             if (!conns_[c].dead && conns_[c].idle && (!key || conns_[c].key == *key)) v.push_back(c);
         }
-        std::sort(v.begin(), v.end(), [&](std::uint32_t x, std::uint32_t y) { return conns_[x].idle_seq < conns_[y].idle_seq; });
+        std::sort(v.begin(), v.end(),
+                  [&](std::uint32_t x, std::uint32_t y) { return conns_[x].idle_seq < conns_[y].idle_seq; });
         return v;
     }
     // Requests holding `c`: leased, or delivered and not yet taken.
@@ -806,7 +819,8 @@ private:
                      std::to_string(req.key) + " is " + cname(mru) + " (LIFO)");
             } else if (!lease.was_idle || lease.idle_time != age(cs)) {
                 fail("TR2: lease of " + cname(c) + " says was_idle=" + std::to_string(lease.was_idle) + " idle_time=" +
-                     std::to_string(lease.idle_time / 1ms) + " ms; it was idle for " + std::to_string(age(cs) / 1ms) + " ms");
+                     std::to_string(lease.idle_time / 1ms) + " ms; it was idle for " + std::to_string(age(cs) / 1ms) +
+                     " ms");
             } else if (!lease.reused) {
                 fail("P3: lease of idle conn " + cname(c) + " says reused=false");
             } else if (cs.shared && !pool_->is_idle(cs.id)) {
@@ -954,7 +968,8 @@ private:
         req.phase = Phase::leased;
         req.conn = c;
         if (cs.closed) {
-            fail(rname(r) + " was handed " + cname(c) + ", which was closed (" + std::string(to_string(cs.close_reason)) + ")");
+            fail(rname(r) + " was handed " + cname(c) + ", which was closed (" +
+                 std::string(to_string(cs.close_reason)) + ")");
         } else if (!cs.shared && holders(c, r) > 0) {
             fail("INV3: HTTP/1 conn " + cname(c) + " leased to two requests (" + rname(other_holder(c, r)) + " and " +
                  rname(r) + ")");
@@ -971,7 +986,9 @@ private:
             req.conn = conn_of(out.lease->id);
         } else {
             note([&] { return rname(r) + " takes the dial error: done"; });
-            if (req.conn != none) fail("take gave " + rname(r) + " an error, but " + cname(req.conn) + " was delivered to it");
+            if (req.conn != none) {
+                fail("take gave " + rname(r) + " an error, but " + cname(req.conn) + " was delivered to it");
+            }
             req.phase = Phase::done;
         }
         if (!violation_) expect_closes({}, "take");
@@ -991,7 +1008,9 @@ private:
         const ConnId id = pool_->dial_done(dials_[d].id, *conn_objs_[c]);
         conns_[c].id = id;
         for (const std::uint32_t t : timers_created_) timers_[t].slot = id.slot;
-        note([&] { return "dial d" + std::to_string(d) + " done: " + cname(c) + " (slot " + std::to_string(id.slot) + ")"; });
+        note([&] {
+            return "dial d" + std::to_string(d) + " done: " + cname(c) + " (slot " + std::to_string(id.slot) + ")";
+        });
         if (o_.shared) {
             // D5, P5: a shared conn goes to its own request and to every other waiter.
             for (const std::uint32_t x : w) {
@@ -1082,7 +1101,10 @@ private:
         req.phase = Phase::done;
         req.conn = none;
         event_conn_ = c;
-        note([&] { return rname(r) + " cancels" + (phase == Phase::ready ? std::string(" after delivery of ") + cname(c) : std::string()); });
+        note([&] {
+            return rname(r) + " cancels" +
+                   (phase == Phase::ready ? std::string(" after delivery of ") + cname(c) : std::string());
+        });
         pool_->cancel_want(req.want);
         if (phase == Phase::waiting || c == none) {
             expect_closes({}, "W3: cancel of a want without a conn");
@@ -1129,8 +1151,10 @@ private:
         const std::uint32_t slot = timers_[t].slot;
         const std::uint32_t x = slot == none ? none : live_conn_at_slot(slot);
         if (!timers_[t].alive) return;
-        note([&] { return "timer T" + std::to_string(t) + " callback runs (slot " + (slot == none ? std::string("?") : std::to_string(slot)) +
-             ", conn " + cname(x) + ")"; });
+        note([&] {
+            return "timer T" + std::to_string(t) + " callback runs (slot " +
+                   (slot == none ? std::string("?") : std::to_string(slot)) + ", conn " + cname(x) + ")";
+        });
         auto callback = timers_[t].callback;  // a copy: the callback may touch the timer table
         callback();
         // T6 and the idle-timer divergence: the callback closes its conn if, and only if, it
@@ -1361,10 +1385,7 @@ private:
         }
     }
 
-    void print_step(CheckEvent e) {
-        char head[64];
-        std::snprintf(head, sizeof head, "%6d  %3llds  %-16s ", steps_, seconds(now_), describe(e).c_str());
-        *trace_ << head;
+    void print_step() {
         std::string text;
         for (const std::string& n : notes_) text += (text.empty() ? "" : "; ") + n;
         *trace_ << (text.empty() ? "-" : text) << '\n';
