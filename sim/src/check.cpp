@@ -36,6 +36,8 @@ struct IntOption {
     int min, max;
     bool in_repro;
 };
+// The upper bounds keep every count within the harness's fixed tables (16 requests, conns,
+// timers and dials in a fingerprint) and every event argument within a byte.
 constexpr IntOption int_options[] = {
     {"keys", &CheckOptions::keys, 1, 4, true},
     {"conns", &CheckOptions::conns, 1, 8, true},
@@ -1552,7 +1554,9 @@ std::optional<std::string> set_check_option(CheckOptions& o, std::string_view na
 }
 
 std::optional<std::string> validate_check(const CheckOptions& o) {
-    if (o.shared && o.keep_alives_off) return "--shared and --keep-alives-off together are not supported";
+    if (o.shared && (o.keep_alives_off || o.max_idle_per_host < 0)) {
+        return "--shared with keep-alives off (--keep-alives-off or --max-idle-per-host -1) is not supported";
+    }
     if (auto e = validate_config(o.pool_config())) return "pool config: " + *e;
     return std::nullopt;
 }

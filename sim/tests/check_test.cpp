@@ -309,6 +309,7 @@ TEST(CheckCli, BadInputExitsTwoWithOneLine) {
     expect_usage_error({"check", "--bug", "nope"}, "--bug 'nope'");
     expect_usage_error({"check", "--max-states", "0"}, "--max-states '0'");
     expect_usage_error({"check", "--shared", "--keep-alives-off"}, "not supported");
+    expect_usage_error({"check", "--shared", "--max-idle-per-host", "-1"}, "not supported");
     expect_usage_error({"check", "--replay", "x", "--keys", "2"}, "--replay takes the replay string alone");
 }
 
