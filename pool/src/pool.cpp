@@ -95,22 +95,31 @@ GetConnResult Pool::get_conn(KeyId key) {
     enter("get_conn");
     check_key(key, "get_conn");
     ++stats_.gets;
-    if (ports_.trace != nullptr) {  // G1: always, even when an idle conn will be used
+    if (ports_.trace != nullptr && !mutant::get_conn_trace_skipped_on_idle_hit) {  // G1: always, even when an idle conn will be used
         PortCall call(*this);
         ports_.trace->get_conn(key);
     }
     if (auto lease = queue_for_idle_conn(key)) {
-        if (!conns_[lease->id.slot].multiplexed && ports_.trace != nullptr) {  // TR2, X2
+        if ((!conns_[lease->id.slot].multiplexed || mutant::got_conn_for_shared) && ports_.trace != nullptr) {  // TR2, X2
             PortCall call(*this);
             ports_.trace->got_conn(GotConnInfo{lease->id, key, lease->reused, lease->was_idle, lease->idle_time});
         }
         return GetConnResult{lease, WantId{}};
     }
+    if (mutant::get_conn_trace_skipped_on_idle_hit && ports_.trace != nullptr) {
+        PortCall call(*this);
+        ports_.trace->get_conn(key);
+    }
     const std::uint32_t w = alloc_want(key);
     const WantId id{w, wants_[w].generation};
     // T5: register for a returned conn, unless keep-alives are off (T1: Go never
     // registers then, TestIdleConnChannelLeak).
-    if (!config_.disable_keep_alives) push_back(keys_[key].idle_wait, w, true);
+    bool register_idle = !config_.disable_keep_alives || mutant::keep_alives_off_registers_waiter;
+    if (mutant::dial_waiter_not_in_idle_queue && config_.max_conns_per_host > 0 &&
+        keys_[key].conns_count >= config_.max_conns_per_host) {
+        register_idle = false;
+    }
+    if (register_idle) push_back(keys_[key].idle_wait, w, true);
     queue_for_dial(w);
     return GetConnResult{std::nullopt, id};
 }
@@ -120,7 +129,7 @@ GetConnResult Pool::get_conn(KeyId key) {
 // so check-and-register stay one atomic step as in Go's fix of race #2 (fbaf881cc6).
 std::optional<Lease> Pool::queue_for_idle_conn(KeyId key) {
     if (config_.disable_keep_alives) return std::nullopt;  // T1
-    if constexpr (!mutant::close_idle_never_reset) close_idle_ = false;  // T2
+    if constexpr (!mutant::close_idle_never_reset && !mutant::close_idle_reset_only_on_hit) close_idle_ = false;  // T2
     KeyState& ks = keys_[key];
     const TimePoint now = ks.idle_len != 0 ? ports_.clock.now() : TimePoint{};
     const bool timeout_on = config_.idle_conn_timeout > Duration::zero();
@@ -133,11 +142,30 @@ std::optional<Lease> Pool::queue_for_idle_conn(KeyId key) {
         // Divergence from Go: Go spawns an async closeConnIfStillIdle and drops the conn
         // from the list but not from the LRU; here it is closed at once, which keeps INV1
         // exact. Go also compares wall-clock readings; here the injected Clock is used.
-        if (!mutant::no_too_old_check && timeout_on && c.idle_at < now - config_.idle_conn_timeout) {
+        const bool too_old = mutant::too_old_inclusive ? c.idle_at <= now - config_.idle_conn_timeout
+                                                       : c.idle_at < now - config_.idle_conn_timeout;
+        if (!mutant::no_too_old_check && (timeout_on || mutant::too_old_without_timeout) && too_old) {
             close_conn_if_still_idle(slot);
+            if constexpr (mutant::too_old_stops_scan) break;
             continue;
         }
-        const Duration idle_time = now - c.idle_at;
+        if constexpr (mutant::timer_stop_failure_skips_conn) {
+            // Go 1.10's getIdleConn: a conn whose timer could not be stopped "is about to be
+            // closed by the timer" and was skipped, but it had left the LRU, so nobody closed it.
+            if (!c.multiplexed && c.timer) {
+                bool stopped;
+                {
+                    PortCall call(*this);
+                    stopped = c.timer->stop();
+                }
+                if (!stopped) {
+                    remove_idle_conn_locked(slot);
+                    continue;
+                }
+            }
+        }
+        if constexpr (mutant::close_idle_reset_only_on_hit) close_idle_ = false;
+        const Duration idle_time = mutant::idle_time_not_reported ? Duration::zero() : now - c.idle_at;
         if (!c.multiplexed || mutant::shared_removed_on_delivery) {
             // Divergence from Go: the idle timer is stopped when the conn is taken. Go
             // leaves it running and relies on T6; stopping it only saves a wakeup, and a
@@ -159,7 +187,8 @@ void Pool::queue_for_dial(std::uint32_t w) {
         start_dial(key, w, false);
         return;
     }
-    if (ks.conns_count < config_.max_conns_per_host) {
+    if (ks.conns_count < config_.max_conns_per_host ||
+        (mutant::max_conns_off_by_one && ks.conns_count == config_.max_conns_per_host)) {
         ++ks.conns_count;
         start_dial(key, w, true);
         return;
@@ -184,7 +213,7 @@ void Pool::start_dial(KeyId key, std::uint32_t w, bool counted) {
     ds.key = key;
     ds.active = true;
     ds.counted = counted;
-    ds.cancel_sent = false;
+    if constexpr (!mutant::recycled_dial_keeps_cancel_flag) ds.cancel_sent = false;
     ds.want = WantId{w, wants_[w].generation};
     ++dials_active_;
     ++stats_.dials_started;
@@ -199,10 +228,11 @@ void Pool::dec_conns_per_host(KeyId key) {
     KeyState& ks = keys_[key];
     if (ks.conns_count <= 0) detail::fatal("connCount underflow for key %u (%s)", key, ks.name.c_str());
     // Only waiting wants are ever queued (see unlink_want), so the front inherits the slot.
-    if (ks.dial_wait.head != npos) {
-        const std::uint32_t w = ks.dial_wait.head;
+    if (ks.dial_wait.head != npos && !mutant::slot_freed_not_passed) {
+        const std::uint32_t w = mutant::dial_slot_to_newest_waiter ? ks.dial_wait.tail : ks.dial_wait.head;
         unlink(ks.dial_wait, w, false);
         start_dial(key, w, true);  // the count is unchanged: the slot moves to w
+        if constexpr (mutant::handoff_double_count) --ks.conns_count;
         return;
     }
     --ks.conns_count;
@@ -241,7 +271,7 @@ void Pool::free_want(std::uint32_t w) {
     if (ws.state == WantState::ready) --wants_ready_;
     ws.state = WantState::free;
     ws.conn_slot = npos;
-    ++ws.generation;
+    if constexpr (!mutant::stale_want_id_accepted) ++ws.generation;
     free_wants_.push_back(w);
 }
 
@@ -314,7 +344,8 @@ void Pool::deliver(std::uint32_t w, std::uint32_t conn_slot, std::error_code err
 
 Lease Pool::make_lease(std::uint32_t slot, bool was_idle, Duration idle_time) {
     const ConnSlot& c = conns_[slot];
-    return Lease{ConnId{slot, c.generation}, c.conn, c.key, c.reused, was_idle, was_idle ? idle_time : Duration::zero()};
+    const bool reused = mutant::reused_from_was_idle ? was_idle : c.reused;
+    return Lease{ConnId{slot, c.generation}, c.conn, c.key, reused, was_idle, was_idle ? idle_time : Duration::zero()};
 }
 
 WantOutcome Pool::take(WantId id) {
@@ -326,8 +357,8 @@ WantOutcome Pool::take(WantId id) {
     if (ws.conn_slot != npos) {
         const std::uint32_t slot = ws.conn_slot;
         --conns_[slot].want_holds;  // the lease passes from the want to the request
-        out.lease = make_lease(slot, false, Duration::zero());  // TR2: WasIdle only via T4
-        if (!conns_[slot].multiplexed && ports_.trace != nullptr) {  // TR2, X2
+        out.lease = make_lease(slot, mutant::handoff_reported_as_idle, Duration::zero());  // TR2: WasIdle only via T4
+        if ((!conns_[slot].multiplexed || mutant::got_conn_for_shared) && ports_.trace != nullptr) {  // TR2, X2
             PortCall call(*this);
             const Lease& l = *out.lease;
             ports_.trace->got_conn(GotConnInfo{l.id, l.key, l.reused, l.was_idle, l.idle_time});
@@ -347,6 +378,17 @@ void Pool::cancel_want(WantId id) {
     if (ws.state == WantState::waiting) {
         if constexpr (mutant::front_only_waiter_cleanup) {
             if (ws.in_idle_wait && keys_[ws.key].idle_wait.head != w) return;  // left queued
+        }
+        if constexpr (mutant::cancel_cancels_dial) {
+            // Go <= 1.22 (G2): the dial ran on the request's context.
+            const WantId wid{w, wants_[w].generation};
+            for (std::uint32_t d = 0; d < dials_.size(); ++d) {
+                DialSlot& ds = dials_[d];
+                if (!ds.active || ds.cancel_sent || !(ds.want == wid)) continue;
+                ds.cancel_sent = true;
+                PortCall call(*this);
+                ports_.dialer.cancel(DialId{d, ds.generation});
+            }
         }
         unlink_want(w);
         free_want(w);
@@ -387,7 +429,8 @@ PutResult Pool::put_idle_conn(ConnId id) {
     if (!accepted(r)) ++stats_.puts_refused;
     // TR3: no trace for keep_alives_disabled, nor for shared conns (Go's HTTP/2 path
     // never calls PutIdleConn).
-    if (r != PutResult::keep_alives_disabled && !c.multiplexed && ports_.trace != nullptr) {
+    if ((r != PutResult::keep_alives_disabled || mutant::put_trace_for_keep_alives_off) &&
+        (!c.multiplexed || mutant::put_trace_for_shared) && ports_.trace != nullptr) {
         PortCall call(*this);
         ports_.trace->put_idle_conn(id, r);
     }
@@ -415,17 +458,25 @@ PutResult Pool::put_or_close_idle_conn(std::uint32_t slot) {
 // the caller does (P13). Does not end a lease; the caller does.
 PutResult Pool::try_put_idle_conn(std::uint32_t slot) {
     ConnSlot& c = conns_[slot];
-    if (config_.keep_alives_off()) return PutResult::keep_alives_disabled;  // P1
-    if (c.closed) return PutResult::conn_broken;                             // P2
+    const bool keep_alives_off = mutant::negative_per_host_cap_ignored ? config_.disable_keep_alives
+                                                                       : config_.keep_alives_off();
+    if (mutant::broken_checked_before_keep_alives && c.closed) return PutResult::conn_broken;
+    if (keep_alives_off && !mutant::keep_alives_off_handed_to_waiter) return PutResult::keep_alives_disabled;  // P1
+    if (c.closed && !mutant::broken_conn_pooled) return PutResult::conn_broken;  // P2
     if constexpr (!mutant::reused_marked_late) c.reused = true;              // P3
-    if (c.multiplexed && c.in_idle) return PutResult::pooled;                // P4
+    if (c.multiplexed && c.in_idle && !mutant::shared_return_reinserted) return PutResult::pooled;  // P4
     KeyState& ks = keys_[c.key];
+    if (mutant::close_idle_before_handoff && close_idle_) return PutResult::close_idle;
     if (deliver_to_waiter(slot, ks)) return PutResult::handed_to_waiter;     // P5
+    if (mutant::keep_alives_off_handed_to_waiter && keep_alives_off) return PutResult::keep_alives_disabled;
     if (close_idle_) return PutResult::close_idle;                           // P6
     // P7: the newcomer is refused, old ones stay. Divergence from Go: Go counts broken
     // conns that its read loop has not removed yet; here a dead conn leaves the idle list
     // in the same call that reports it (conn_closed), so only live conns count.
-    if (ks.idle_len >= static_cast<std::uint32_t>(config_.idle_conns_per_host_max())) {
+    std::uint32_t cap = static_cast<std::uint32_t>(config_.idle_conns_per_host_max());
+    if (mutant::per_host_cap_zero_unlimited && config_.max_idle_conns_per_host == 0) cap = 0xffffffffu;
+    const bool at_cap = mutant::per_key_cap_off_by_one ? ks.idle_len > cap : ks.idle_len >= cap;
+    if (at_cap && !(mutant::shared_exempt_from_per_key_cap && c.multiplexed)) {
         if constexpr (!mutant::per_key_cap_evicts_oldest) return PutResult::too_many_idle_for_key;
         const std::uint32_t oldest = ks.idle_head;
         remove_idle_conn_locked(oldest);
@@ -448,15 +499,28 @@ bool Pool::deliver_to_waiter(std::uint32_t slot, KeyState& ks) {
     if (!conns_[slot].multiplexed) {
         if constexpr (mutant::no_late_binding) return false;
         ++stats_.handoffs;
-        deliver(mutant::handoff_to_newest_waiter ? ks.idle_wait.tail : ks.idle_wait.head, slot, {});
+        const std::uint32_t w = mutant::handoff_to_newest_waiter ? ks.idle_wait.tail : ks.idle_wait.head;
+        deliver(w, slot, {});
+        if constexpr (mutant::handoff_cancels_dial) {
+            // Go <= 1.22 (G2): the dial ran on the request's context.
+            const WantId wid{w, wants_[w].generation};
+            for (std::uint32_t d = 0; d < dials_.size(); ++d) {
+                DialSlot& ds = dials_[d];
+                if (!ds.active || ds.cancel_sent || !(ds.want == wid)) continue;
+                ds.cancel_sent = true;
+                PortCall call(*this);
+                ports_.dialer.cancel(DialId{d, ds.generation});
+            }
+        }
         return true;
     }
     for (std::uint32_t guard = ks.idle_wait.len + 1; ks.idle_wait.head != npos; --guard) {
         if (guard == 0) detail::fatal("deliver_to_waiter: wait queue is cyclic");
         ++stats_.handoffs;
-        deliver(ks.idle_wait.head, slot, {});
+        deliver(mutant::shared_handoff_newest_first ? ks.idle_wait.tail : ks.idle_wait.head, slot, {});
+        if constexpr (mutant::shared_handoff_first_waiter_only) break;
     }
-    return false;
+    return mutant::shared_not_pooled_after_handoff && conns_[slot].want_holds != 0;
 }
 
 // P9, P11, P12: the conn joins the end of its key's idle list and the front of the LRU.
@@ -475,14 +539,24 @@ void Pool::admit_idle(std::uint32_t slot) {
     ++lru_len_;
     c.in_idle = true;
     if (!mutant::idle_at_not_refreshed || !c.reused || c.idle_at == TimePoint{}) c.idle_at = ports_.clock.now();
-    if (!c.multiplexed) arm_idle_timer(slot);
+    if (!c.multiplexed || mutant::shared_conn_gets_idle_timer) arm_idle_timer(slot);
 }
 
 // P10: over MaxIdleConns, the globally least recently added idle conn goes, whatever its key.
 void Pool::evict_lru_overflow() {
     if (config_.max_idle_conns <= 0) return;
-    while (lru_len_ > static_cast<std::size_t>(config_.max_idle_conns)) {
-        const std::uint32_t oldest = mutant::evict_newest ? lru_head_ : lru_tail_;
+    const auto max_idle = static_cast<std::size_t>(config_.max_idle_conns);
+    while (mutant::evict_at_max_idle ? lru_len_ >= max_idle : lru_len_ > max_idle) {
+        std::uint32_t oldest = mutant::evict_newest ? lru_head_ : lru_tail_;
+        if constexpr (mutant::evict_other_key_first) {  // the newcomer is the LRU front
+            const KeyId newcomer = conns_[lru_head_].key;
+            for (std::uint32_t s = lru_tail_; s != npos; s = conns_[s].lru_prev) {
+                if (conns_[s].key != newcomer) {
+                    oldest = s;
+                    break;
+                }
+            }
+        }
         remove_idle_conn_locked(oldest);
         close_locked(oldest, CloseReason::too_many_idle);
         release_if_done(oldest);
@@ -495,7 +569,7 @@ void Pool::arm_idle_timer(std::uint32_t slot) {
     ConnSlot& c = conns_[slot];
     PortCall call(*this);
     if (c.timer) {
-        c.timer->reset(config_.idle_conn_timeout);
+        if (!mutant::timer_not_rearmed_on_return) c.timer->reset(config_.idle_conn_timeout);
     } else {
         c.timer = ports_.timers.after_func(config_.idle_conn_timeout, [this, slot] { on_idle_timer(slot); });
         if (!c.timer) detail::fatal("TimerService::after_func returned no timer");
@@ -506,7 +580,7 @@ void Pool::arm_idle_timer(std::uint32_t slot) {
 bool Pool::remove_idle_conn_locked(std::uint32_t slot) {
     ConnSlot& c = conns_[slot];
     if (!c.in_idle) return false;
-    if (c.timer) {
+    if (c.timer && !mutant::remove_keeps_timer) {
         PortCall call(*this);
         c.timer->stop();
     }
@@ -542,7 +616,7 @@ void Pool::on_idle_timer(std::uint32_t slot) {
         }
         return;
     }
-    if (c.conn == nullptr || !c.in_idle || c.multiplexed) return;  // T6: not idle, nothing to do
+    if (c.conn == nullptr || !c.in_idle || (c.multiplexed && !mutant::shared_conn_gets_idle_timer)) return;  // T6: not idle, nothing to do
     // Divergence from Go: a conn is never closed before it has been idle for the full
     // IdleConnTimeout. Go's closeConnIfStillIdle only asks "is it idle?", so a callback
     // that was already in flight when the conn was reused and returned closes a conn that
@@ -550,7 +624,8 @@ void Pool::on_idle_timer(std::uint32_t slot) {
     const Duration idle_for = ports_.clock.now() - c.idle_at;
     if (idle_for < config_.idle_conn_timeout && !mutant::go_early_idle_close) {
         PortCall call(*this);
-        c.timer->reset(config_.idle_conn_timeout - idle_for);
+        c.timer->reset(mutant::stale_timer_rearms_full_timeout ? config_.idle_conn_timeout
+                                                               : config_.idle_conn_timeout - idle_for);
         return;
     }
     close_conn_if_still_idle(slot);
@@ -571,6 +646,10 @@ void Pool::close_locked(std::uint32_t slot, CloseReason reason, bool owner_says)
             PortCall call(*this);
             c.conn->close(c.deferred_reason);
         }
+        if (mutant::repeat_close_releases_slot && owner_says && config_.max_conns_per_host > 0 &&
+            keys_[c.key].conns_count > 0) {
+            dec_conns_per_host(c.key);
+        }
         return;
     }
     if (!(mutant::broken_conn_stays_idle && owner_says)) remove_idle_conn_locked(slot);
@@ -582,7 +661,7 @@ void Pool::close_locked(std::uint32_t slot, CloseReason reason, bool owner_says)
     {
         PortCall call(*this);
         if (ports_.trace != nullptr) ports_.trace->conn_closed(id, c.key, reason);
-        if (c.multiplexed && c.users != 0 && !owner_says) {
+        if (c.multiplexed && c.users != 0 && !owner_says && !mutant::shared_closed_under_live_streams) {
             c.close_deferred = true;
             c.deferred_reason = reason;
         } else {
@@ -678,7 +757,7 @@ ConnId Pool::dial_done(DialId id, Conn& conn) {
     }
 
     const bool waiting = want.slot < wants_.size() && wants_[want.slot].generation == want.generation &&
-                         wants_[want.slot].state == WantState::waiting;
+                         (wants_[want.slot].state == WantState::waiting || mutant::dial_delivers_to_gone_want);
     if (waiting) deliver(want.slot, slot, {});
     if (!waiting || c.multiplexed) {
         // G5 late binding: the requester got another conn or gave up; the conn is pooled,
@@ -686,7 +765,12 @@ ConnId Pool::dial_done(DialId id, Conn& conn) {
         if (mutant::orphan_dial_closed && !waiting && !c.multiplexed) {
             close_locked(slot, CloseReason::owner);
         } else {
-            put_or_close_idle_conn(slot);
+            const PutResult r = put_or_close_idle_conn(slot);
+            if (mutant::orphan_dial_not_marked_reused && !c.multiplexed) c.reused = false;
+            if (mutant::put_trace_on_orphan_dial && !c.multiplexed && ports_.trace != nullptr) {
+                PortCall call(*this);
+                ports_.trace->put_idle_conn(cid, r);
+            }
         }
         release_if_done(slot);
     }
@@ -715,8 +799,10 @@ void Pool::dial_failed(DialId id, std::error_code error) {
     }
     const bool waiting = want.slot < wants_.size() && wants_[want.slot].generation == want.generation &&
                          wants_[want.slot].state == WantState::waiting;
-    if (waiting) deliver(want.slot, npos, error);
-    if (counted && !mutant::dial_failure_keeps_slot) dec_conns_per_host(key);
+    if (waiting && !mutant::dial_error_not_delivered) deliver(want.slot, npos, error);
+    if (counted && !mutant::dial_failure_keeps_slot && !(mutant::orphan_dial_failure_keeps_slot && !waiting)) {
+        dec_conns_per_host(key);
+    }
     if (counted && mutant::dial_failure_double_release && keys_[key].conns_count > 0) dec_conns_per_host(key);
 }
 
@@ -725,10 +811,26 @@ void Pool::dial_failed(DialId id, std::error_code error) {
 // Mirrors Go: (*Transport).CloseIdleConnections (C1-C5).
 void Pool::close_idle_connections() {
     enter("close_idle_connections");
-    close_idle_ = true;  // C1, P6
+    if constexpr (!mutant::close_idle_flag_not_set) close_idle_ = true;  // C1, P6
+    if constexpr (mutant::close_idle_clears_waiters) {  // Go <= 1.12 dropped idleConnCh
+        for (KeyState& ks : keys_) {
+            while (ks.idle_wait.head != npos) unlink(ks.idle_wait, ks.idle_wait.head, true);
+        }
+    }
+    if constexpr (mutant::close_idle_skips_shared) {
+        for (std::uint32_t slot = lru_tail_; slot != npos;) {
+            const std::uint32_t prev = conns_[slot].lru_prev;
+            if (!conns_[slot].multiplexed) {
+                remove_idle_conn_locked(slot);
+                close_locked(slot, CloseReason::close_idle_conns);
+                release_if_done(slot);
+            }
+            slot = prev;
+        }
+    }
     // Divergence from Go: Go walks a map (random order); here the oldest idle conn is
     // closed first so every run closes in the same order.
-    for (std::size_t guard = lru_len_ + 1; lru_tail_ != npos; --guard) {
+    for (std::size_t guard = lru_len_ + 1; lru_tail_ != npos && !mutant::close_idle_skips_shared; --guard) {
         if (guard == 0) detail::fatal("close_idle_connections: LRU is cyclic");
         const std::uint32_t slot = lru_tail_;
         remove_idle_conn_locked(slot);
@@ -737,13 +839,19 @@ void Pool::close_idle_connections() {
     }
     // C5 (Go >=1.23): dials whose requester is gone are cancelled, in dial slot order
     // (Divergence from Go: Go walks its dialsInProgress queue; the set is the same).
-    for (std::uint32_t d = 0; d < dials_.size(); ++d) {
+    for (std::uint32_t d = 0; d < dials_.size() && !mutant::close_idle_skips_orphan_dials; ++d) {
         DialSlot& ds = dials_[d];
-        if (!ds.active || ds.cancel_sent) continue;
+        if (!ds.active || ds.cancel_sent) {
+            if constexpr (mutant::close_idle_cancel_scan_stops_early) break;
+            continue;
+        }
         const WantId w = ds.want;
         const bool waiting = w.slot < wants_.size() && wants_[w.slot].generation == w.generation &&
                              wants_[w.slot].state == WantState::waiting;
-        if (waiting) continue;
+        if (waiting && !mutant::close_idle_cancels_live_dials) {
+            if constexpr (mutant::close_idle_cancel_scan_stops_early) break;
+            continue;
+        }
         ds.cancel_sent = true;
         PortCall call(*this);
         ports_.dialer.cancel(DialId{d, ds.generation});
@@ -862,6 +970,9 @@ void Pool::append_state_for_testing(std::string& out, Duration age_cap) const {
         put_value(out, ws.conn_slot);
         put_value(out, static_cast<std::uint64_t>(static_cast<std::int64_t>(ws.error.value())));
     }
+    // Free want and dial slots by count only: which one is reused next only renames slots,
+    // and nothing the pool does depends on a want's or a dial's slot number. (Conn slots keep
+    // their order: each keeps its timer, whose callbacks may still be in flight.)
     put_value(out, free_wants_.size());
     put_value(out, dials_.size());
     for (const DialSlot& ds : dials_) {
@@ -876,6 +987,3 @@ void Pool::append_state_for_testing(std::string& out, Duration age_cap) const {
 }
 
 }  // namespace connpool
-    // Free want and dial slots by count only: which one is reused next only renames slots,
-    // and nothing the pool does depends on a want's or a dial's slot number. (Conn slots keep
-    // their order: each keeps its timer, whose callbacks may still be in flight.)
