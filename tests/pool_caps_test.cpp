@@ -405,6 +405,44 @@ TEST_F(Caps, CloseIdleCancelsOrphanDials) {
     audit();
 }
 
+// C5: dial slots are recycled; CloseIdleConnections cancels each orphan dial once per
+// dial, so an orphan dial in a slot whose previous dial was already cancelled is still
+// cancelled.
+TEST_F(Caps, CloseIdleCancelsOrphanDialInRecycledDialSlot) {
+    make_pool(Config{});
+    pool().cancel_want(get_pending(a_));
+    pool().close_idle_connections();
+    ASSERT_EQ(dialer_.canceled.size(), 1u);
+    fail_dial(std::make_error_code(std::errc::operation_canceled));
+    pool().cancel_want(get_pending(a_));  // a new orphan dial, in the recycled dial slot
+    ASSERT_EQ(dialer_.pending.size(), 1u);
+    ASSERT_EQ(dialer_.pending.front().id.slot, dialer_.canceled[0].slot) << "fixture expectation: the slot is recycled";
+    pool().close_idle_connections();
+    ASSERT_EQ(dialer_.canceled.size(), 2u) << "C5: the second orphan dial was not cancelled";
+    EXPECT_EQ(dialer_.canceled[1], dialer_.pending.front().id);
+    audit();
+}
+
+// C5: CloseIdleConnections looks at every dial in progress: a live dial or an already
+// cancelled dial ahead of an orphan dial (in dial slot order) does not stop the scan.
+TEST_F(Caps, CloseIdleCancelsEveryOrphanDialWhateverIsAhead) {
+    make_pool(Config{});
+    WantId live = get_pending(a_);   // dial slot 0: its request still waits
+    WantId early = get_pending(b_);  // dial slot 1: orphaned and cancelled first
+    pool().cancel_want(early);
+    pool().close_idle_connections();
+    ASSERT_EQ(dialer_.canceled.size(), 1u);
+    EXPECT_EQ(dialer_.canceled[0], dialer_.pending[1].id);
+    pool().cancel_want(get_pending(b_));  // dial slot 2: orphaned later
+    pool().close_idle_connections();
+    ASSERT_EQ(dialer_.canceled.size(), 2u) << "C5: the later orphan dial was not cancelled";
+    EXPECT_EQ(dialer_.canceled[1], dialer_.pending[2].id);
+    EXPECT_FALSE(announced(live));
+    finish_dial_at(0);
+    EXPECT_TRUE(announced(live));
+    audit();
+}
+
 // G5 P5: an orphaned dial that completes after CloseIdleConnections still serves a request
 // of its key that was already waiting (the hand-off precedes the close_idle refusal).
 TEST_F(Caps, OrphanDialAfterCloseIdleServesWaiter) {

@@ -154,6 +154,30 @@ TEST_F(PoolDeathTest, StaleConnId) {
     audit();
 }
 
+// W1 divergence (c): a want or dial id whose slot was recycled is stale: fatal, never the new
+// tenant (a cancel or take of a finished request must not end a later request's wait).
+TEST_F(PoolDeathTest, StaleWantAndDialIdsAfterSlotReuse) {
+    WantId w1 = get_pending(a_);
+    const DialId d1 = dialer_.pending.front().id;
+    pool().cancel_want(w1);
+    fail_dial();  // d1's slot is free again
+    WantId w2 = get_pending(a_);
+    ASSERT_EQ(w2.slot, w1.slot) << "fixture expectation: the want slot is recycled";
+    ASSERT_EQ(dialer_.pending.front().id.slot, d1.slot) << "fixture expectation: the dial slot is recycled";
+    EXPECT_DEATH(pool().cancel_want(w1), "connpool: fatal: cancel_want: unknown or stale want id");
+    EXPECT_DEATH(pool().take(w1), "connpool: fatal: take: unknown or stale want id");
+    EXPECT_DEATH(pool().dial_failed(d1, std::make_error_code(std::errc::timed_out)),
+                 "connpool: fatal: dial_failed: unknown or finished dial");
+    EXPECT_EQ(pool().waiting_count(), 1u);
+    const DialId d2 = dialer_.pending.front().id;
+    FakeConn& c2 = finish_dial();  // a dial that succeeded ...
+    pool().put_idle_conn(take_ready(w2).id);
+    pool().cancel_want(get_pending(b_));  // ... and a new dial in its slot
+    ASSERT_EQ(dialer_.pending.front().id.slot, d2.slot) << "fixture expectation: the dial slot is recycled";
+    EXPECT_DEATH(pool().dial_done(d2, c2), "connpool: fatal: dial_done: unknown or finished dial");
+    audit();
+}
+
 // W1 W2: take of a want with no result yet is fatal, as are a second take/cancel, a finished dial and an unknown key.
 TEST_F(PoolDeathTest, TakeOfPendingWant) {
     WantId w = get_pending(a_);

@@ -149,6 +149,27 @@ TEST_F(Lifecycle, DeadSharedConnWithLeases) {
     audit();
 }
 
+// close_conn says "this conn must not be reused": the pool closes it at once, even a shared
+// conn that other requests still hold (unlike a pool-side retirement, which waits for the
+// last lease, X1); it leaves the pool and its slot is released once (D7); the other leases
+// stay open until ended, and their return is refused as conn_broken (P2).
+TEST_F(Lifecycle, CloseConnOfSharedConnClosesAtOnce) {
+    Config c;
+    c.max_conns_per_host = 1;
+    make_pool(c);
+    Lease l1 = get_dialed(a_, true);
+    Lease l2 = get_idle(a_);
+    pool().close_conn(l1.id, CloseReason::protocol_error);
+    EXPECT_EQ(fake(l1).close_calls, 1) << "closed only when the last lease ends";
+    EXPECT_EQ(fake(l1).closed, CloseReason::protocol_error);
+    EXPECT_FALSE(pool().is_idle(l2.id));
+    EXPECT_FALSE(pool().is_open(l2.id));
+    EXPECT_EQ(pool().conns_per_host(a_), 0);
+    EXPECT_EQ(pool().put_idle_conn(l2.id), PutResult::conn_broken);
+    EXPECT_EQ(fake(l1).close_calls, 1);
+    audit();
+}
+
 // T6 with an owner close: a timer callback in flight for a conn that was taken and then
 // closed by its owner does nothing, and the freed slot stays consistent.
 TEST_F(Lifecycle, InFlightCallbackAfterOwnerClose) {

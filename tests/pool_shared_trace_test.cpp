@@ -79,6 +79,8 @@ TEST_F(Shared, SharedConnServesAllWaiters) {
     WantId w2 = get_pending(a_);
     WantId w3 = get_pending(a_);
     FakeConn& s = finish_dial(true);
+    // w1 gets its own dial (D5), then the waiters in FIFO order (P5, W4).
+    EXPECT_EQ(listener_.ready, (std::vector<WantId>{w1, w2, w3}));
     for (WantId w : {w1, w2, w3}) EXPECT_EQ(take_ready(w).id, id_of(s));
     EXPECT_EQ(pool().waiting_count(), 0u);
     EXPECT_EQ(pool().stats().handoffs, 2u);

@@ -88,6 +88,33 @@ TEST_F(IdleTimer, StaleCallbackAfterReuseAndReturnDoesNotCloseEarly) {
     audit();
 }
 
+// Divergence (a) P11: a stale callback that runs some time after the conn was reused and
+// returned re-arms the timer for the REST of IdleConnTimeout, counted from the return, not
+// for a full IdleConnTimeout from the callback: the conn still closes exactly
+// IdleConnTimeout after its latest return.
+TEST_F(IdleTimer, LateStaleCallbackRearmsForTheRest) {
+    Lease l = get_dialed(a_);
+    pool().put_idle_conn(l.id);
+    const TimePoint t0 = clock_.now();
+    timers_.hold_fires = true;
+    timers_.advance(10s);  // fired at t0+10s, callback held
+    Lease again = get_idle(a_);
+    timers_.advance(1s);
+    ASSERT_EQ(pool().put_idle_conn(again.id), PutResult::pooled);  // idle again at t0+11s
+    timers_.advance(4s);  // t0+15s: the held callback runs only now
+    timers_.run_in_flight();
+    ASSERT_TRUE(pool().is_idle(l.id)) << "closed by a stale timer callback";
+    ASSERT_EQ(timers_.pending_ids().size(), 1u);
+    EXPECT_EQ(timers_.entries_.at(timers_.pending_ids()[0]).due, t0 + 21s)
+        << "the idle timer must be due IdleConnTimeout after the latest return";
+    timers_.hold_fires = false;
+    timers_.advance_to(t0 + 21s - 1ns);
+    EXPECT_TRUE(pool().is_idle(l.id));
+    timers_.advance_to(t0 + 21s);
+    EXPECT_EQ(fake(again).closed, CloseReason::idle_timeout) << "idle longer than IdleConnTimeout";
+    audit();
+}
+
 // T6: a stale callback after a reuse without return leaves the leased conn alone; once it
 // is returned later it gets a full IdleConnTimeout from that return.
 TEST_F(IdleTimer, StaleCallbackAfterReuseOnly) {

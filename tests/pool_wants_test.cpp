@@ -164,6 +164,26 @@ TEST_F(Wants, CancelPendingThenDialCompletes) {
     audit();
 }
 
+// G5 D5 W1: the dial of a cancelled request belongs to nobody; when the request's slot has
+// been reused by a new request, the old dial's conn is not delivered to the new one as if it
+// had dialed for it. With keep-alives off the orphan conn is closed (P1) and the new request
+// waits for its own dial (no waiter registration, T1).
+TEST_F(Wants, OrphanDialNotDeliveredToNextTenantOfWantSlot) {
+    Config c;
+    c.disable_keep_alives = true;
+    make_pool(c);
+    WantId w1 = get_pending(a_);
+    pool().cancel_want(w1);
+    WantId w2 = get_pending(a_);
+    ASSERT_EQ(w2.slot, w1.slot) << "fixture expectation: the want slot is recycled";
+    FakeConn& orphan = finish_dial();  // w1's dial
+    EXPECT_EQ(orphan.closed, CloseReason::keep_alives_disabled);
+    EXPECT_FALSE(announced(w2)) << "w1's dial was delivered to w2";
+    FakeConn& own = finish_dial();
+    EXPECT_EQ(take_ready(w2).id, id_of(own));
+    audit();
+}
+
 // W3 W5 (divergence: non-front entries removed): a storm of cancels in arbitrary order
 // leaves waiting_count 0 and every wait queue empty, with or without MaxConnsPerHost.
 TEST_F(Wants, CancelStormLeavesNothingBehind) {
