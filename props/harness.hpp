@@ -177,10 +177,16 @@ public:
     // TraceHooks
     void get_conn(KeyId key) override { get_conn_hooks.push_back(key); }
     void connect_start(KeyId key, DialId) override { connect_starts.push_back(key); }
-    void connect_done(KeyId, DialId, std::error_code ec) override { connect_dones.push_back(ec); }
+    void connect_done(KeyId key, DialId, std::error_code ec) override {
+        connect_dones.push_back(ec);
+        connect_done_keys.push_back(key);
+    }
     void got_conn(const GotConnInfo& i) override { got_log.push_back(i); }
     void put_idle_conn(ConnId c, PutResult r) override { put_log.emplace_back(c, r); }
-    void conn_closed(ConnId c, KeyId, CloseReason r) override { hook_close_log.emplace_back(c, r); }
+    void conn_closed(ConnId c, KeyId key, CloseReason r) override {
+        hook_close_log.emplace_back(c, r);
+        hook_close_keys.push_back(key);
+    }
 
     struct Dial {
         DialId id;
@@ -195,10 +201,10 @@ public:
         ids.push_back(pool->dial_done(d.id, *conns.back()));
         return conns.size() - 1;
     }
-    void fail_dial(std::size_t pos) {
+    void fail_dial(std::size_t pos, std::error_code ec = std::make_error_code(std::errc::connection_refused)) {
         const Dial d = pending_dials.at(pos);
         pending_dials.erase(pending_dials.begin() + static_cast<std::ptrdiff_t>(pos));
-        pool->dial_failed(d.id, std::make_error_code(std::errc::connection_refused));
+        pool->dial_failed(d.id, ec);
     }
     // Conn index of a ConnId, or -1.
     int conn_index(ConnId id) const {
@@ -238,12 +244,14 @@ public:
     std::vector<KeyId> get_conn_hooks;
     std::vector<KeyId> connect_starts;
     std::vector<std::error_code> connect_dones;
+    std::vector<KeyId> connect_done_keys;
     std::vector<Dial> dial_log;
     std::deque<Dial> pending_dials;
     std::vector<DialId> cancel_log;
     std::vector<GotConnInfo> got_log;
     std::vector<std::pair<ConnId, PutResult>> put_log;
     std::vector<std::pair<ConnId, CloseReason>> hook_close_log;
+    std::vector<KeyId> hook_close_keys;  // the key each conn_closed hook reported
     std::vector<std::pair<std::uint64_t, CloseReason>> close_log;  // Conn::close calls
 };
 
@@ -267,10 +275,37 @@ inline void dump_trace_on_abort(int) {
     raise(SIGABRT);
 }
 
+// True in the child process of a batched property (props/batch.hpp), which runs all of the
+// property's cases in itself: there run_isolated runs each case in-process, and the first
+// case that fails in any way ends the child (see batch.hpp for why that is enough).
+inline bool batch_child = false;
+
+// Exit code of a batch child whose case failed (as opposed to passing every case).
+inline constexpr int batch_case_failed = 3;
+
+std::optional<std::string> run_forked(const std::function<void()>& body, unsigned timeout_s = 20);
+
+// Runs one case `body` so that an exception, a `connpool: fatal:` abort, a crash or a hang
+// (longer than timeout_s) is an ordinary failure: in a forked child (run_forked), or, in a
+// batch child, in-process with the first failure ending the batch child. Returns nullopt on
+// success, else what went wrong.
+inline std::optional<std::string> run_isolated(const std::function<void()>& body, unsigned timeout_s = 20) {
+    if (!batch_child) return run_forked(body, timeout_s);
+    alarm(timeout_s);  // a hang kills the batch child: the per-case rerun then reports it
+    try {
+        body();
+    } catch (...) {
+        _exit(batch_case_failed);
+    }
+    alarm(0);
+    return std::nullopt;
+}
+
 // Runs `body` in a forked child (unless CONNPOOL_PROPS_NOFORK is set, e.g. under gdb).
 // Returns nullopt on success, else what went wrong: the exception text, or the signal /
 // exit status and everything the child wrote to stderr (a `connpool: fatal:` line).
-inline std::optional<std::string> run_isolated(const std::function<void()>& body, unsigned timeout_s = 20) {
+// Cases that are expected to stop the program (dup_return_is_fatal) call this directly.
+inline std::optional<std::string> run_forked(const std::function<void()>& body, unsigned timeout_s) {
     if (std::getenv("CONNPOOL_PROPS_NOFORK") != nullptr) {
         try {
             body();

@@ -19,6 +19,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "connpool/config.hpp"
@@ -53,6 +54,7 @@ struct MWant {
     WState state = WState::waiting;
     int conn = -1;        // delivered conn (ready)
     bool error = false;   // delivered dial error (ready)
+    std::error_code error_code;  // which error (D4; an empty dial error arrives as io_error)
 };
 
 struct MDial {
@@ -70,6 +72,15 @@ struct MLease {  // what get_conn / take hand out
     Duration idle_time{0};
 };
 
+// What TraceHooks::got_conn reports (TR2): conn, Reused, WasIdle, IdleTime.
+struct MGot {
+    int conn = -1;
+    bool reused = false;
+    bool was_idle = false;
+    Duration idle_time{0};
+    friend bool operator==(const MGot&, const MGot&) = default;
+};
+
 struct MGetResult {
     std::optional<MLease> lease;
     int want = -1;
@@ -83,7 +94,7 @@ struct MLog {
     std::vector<int> dials;                                // Dialer::dial (model dial index)
     std::vector<int> cancels;                              // Dialer::cancel (set semantics)
     std::vector<std::pair<int, PutResult>> put_traces;     // TraceHooks::put_idle_conn
-    std::vector<std::pair<int, bool>> got_traces;          // TraceHooks::got_conn (conn, was_idle)
+    std::vector<MGot> got_traces;                          // TraceHooks::got_conn
     std::vector<std::uint32_t> timers_created;             // slots whose timer was created now
     void clear() { *this = MLog{}; }
 };
@@ -112,6 +123,7 @@ public:
     bool close_idle = false;                  // Go closeIdle
     std::map<std::uint32_t, SlotTimer> timers;
     MLog log;
+    std::uint64_t handoffs = 0;               // PoolStats::handoffs: P5 deliveries
 
     bool timeout_on() const { return cfg.idle_conn_timeout > Duration::zero(); }
     int per_host_cap() const {
@@ -136,12 +148,12 @@ public:
                 const Duration idle_time = now - mc.idle_at;
                 if (!mc.shared) remove_idle(c);  // X1: shared conns stay pooled
                 ++mc.users;
-                if (!mc.shared) log.got_traces.emplace_back(c, true);
+                if (!mc.shared) log.got_traces.push_back(MGot{c, mc.reused, true, idle_time});
                 return MGetResult{MLease{c, mc.reused, true, idle_time}, -1};
             }
         }
         const int w = static_cast<int>(wants.size());
-        wants.push_back(MWant{key, WState::waiting, -1, false});
+        wants.push_back(MWant{key, WState::waiting, -1, false, {}});
         if (!cfg.disable_keep_alives) idle_wait[idx(key)].push_back(w);  // T5
         queue_for_dial(w);
         return MGetResult{std::nullopt, w};
@@ -154,7 +166,7 @@ public:
         mw.state = WState::done;
         if (mw.error) return MLease{-1, false, false, Duration{0}};
         const MConn& mc = conns[idx(mw.conn)];
-        if (!mc.shared) log.got_traces.emplace_back(mw.conn, false);
+        if (!mc.shared) log.got_traces.push_back(MGot{mw.conn, mc.reused, false, Duration{0}});
         return MLease{mw.conn, mc.reused, false, Duration{0}};
     }
 
@@ -222,11 +234,15 @@ public:
         return c;
     }
 
-    void dial_failed(int d) {
+    void dial_failed(int d, std::error_code ec) {
         MDial& md = dials[idx(d)];
         if (!md.active) throw ModelError("dial_failed of a finished dial");
         md.active = false;
-        if (wants[idx(md.want)].state == WState::waiting) deliver(md.want, -1, true);  // D4
+        if (wants[idx(md.want)].state == WState::waiting) {  // D4
+            deliver(md.want, -1, true);
+            // divergence (h) 4: a failure without an error is delivered as io_error
+            wants[idx(md.want)].error_code = ec ? ec : std::make_error_code(std::errc::io_error);
+        }
         if (md.counted) dec_conns_per_host(md.key);
     }
 
@@ -387,9 +403,13 @@ private:
         if (!q.empty()) {  // P5
             if (!mc.shared) {
                 deliver(q.front(), c, false);
+                ++handoffs;
                 return PutResult::handed_to_waiter;
             }
-            while (!q.empty()) deliver(q.front(), c, false);
+            while (!q.empty()) {
+                deliver(q.front(), c, false);
+                ++handoffs;
+            }
         }
         if (close_idle) return PutResult::close_idle;  // P6
         if (static_cast<int>(idle[idx(mc.key)].size()) >= per_host_cap()) return PutResult::too_many_idle_for_key;  // P7

@@ -19,6 +19,7 @@
 
 #include <iostream>
 
+#include "batch.hpp"
 #include "harness.hpp"
 #include "model.hpp"
 
@@ -50,12 +51,15 @@ public:
     std::map<std::size_t, std::uint32_t> timer_slot;  // fake timer id -> conn slot
     std::vector<std::string> trace;     // resolved operations, for the failure message
     int step = 0;
+    PoolStats expect_stats;             // what Pool::stats() must say (kept from the model's log)
 
     // ---- step bracket -------------------------------------------------------------------
     struct Marks {
         std::size_t ready, dials, cancels, got, puts, hooks, closes, timers, gets, starts, dones;
     } marks{};
     int expect_get_hooks = 0, expect_dones = 0, expect_done_errors = 0;
+    int expect_get_key = -1, expect_done_key = -1;
+    std::error_code expect_done_error;
 
     void begin(const std::string& what) {
         ++step;
@@ -111,6 +115,13 @@ public:
             os << "[";
             for (std::size_t i = 0; i < v.size(); ++i) os << (i ? " " : "") << "c" << v[i].first << (v[i].second ? ":idle" : "");
             os << "]";
+        } else if constexpr (std::is_same_v<T, std::vector<MGot>>) {
+            os << "[";
+            for (std::size_t i = 0; i < v.size(); ++i) {
+                os << (i ? " " : "") << "c" << v[i].conn << "{reused=" << v[i].reused << " was_idle=" << v[i].was_idle
+                   << " idle_time=" << v[i].idle_time.count() << "ns}";
+            }
+            os << "]";
         } else if constexpr (std::is_same_v<T, PutResult>) {
             os << put_name(v);
         } else {
@@ -135,6 +146,11 @@ public:
             for (std::size_t i = marks.dials; i < rig.dial_log.size(); ++i) pool_keys.push_back(static_cast<int>(rig.dial_log[i].key));
             for (int d : L.dials) model_keys.push_back(model.dials[static_cast<std::size_t>(d)].key);
             MODEL_SAME(pool_keys, model_keys, "dials started (keys)");
+            std::vector<int> hook_keys;
+            for (std::size_t i = marks.starts; i < rig.connect_starts.size(); ++i) hook_keys.push_back(static_cast<int>(rig.connect_starts[i]));
+            std::vector<int> model_hook_keys;
+            for (int k : model_keys) model_hook_keys.push_back(static_cast<int>(rig.keys[static_cast<std::size_t>(k)]));
+            MODEL_SAME(hook_keys, model_hook_keys, "connect_start hook keys");
             if (rig.dial_log.size() != model.dials.size()) fail("dial count drifted");
         }
         {
@@ -162,6 +178,12 @@ public:
             for (std::size_t i = marks.closes; i < rig.close_log.size(); ++i)
                 pool_c.emplace_back(static_cast<int>(rig.close_log[i].first), rig.close_log[i].second);
             MODEL_SAME(pool_h, L.close_hooks, "conn_closed hooks (conn:reason, in order)");
+            for (std::size_t i = marks.hooks; i < rig.hook_close_log.size(); ++i) {
+                const int c = rig.conn_index(rig.hook_close_log[i].first);
+                if (c < 0) fail("conn_closed hook for an unknown conn");
+                MODEL_SAME(static_cast<int>(rig.hook_close_keys[i]), key_id_of_conn(c), "conn_closed hook key of c" << c);
+            }
+            for (const auto& [c, reason] : L.close_hooks) ++expect_stats.closes[static_cast<int>(reason)];
             MODEL_SAME(pool_c, L.close_calls, "Conn::close calls (conn:reason, in order)");
         }
         {
@@ -169,13 +191,19 @@ public:
             for (std::size_t i = marks.puts; i < rig.put_log.size(); ++i)
                 pool_p.emplace_back(rig.conn_index(rig.put_log[i].first), rig.put_log[i].second);
             MODEL_SAME(pool_p, L.put_traces, "put_idle_conn trace");
-            std::vector<std::pair<int, bool>> pool_g;
-            for (std::size_t i = marks.got; i < rig.got_log.size(); ++i)
-                pool_g.emplace_back(rig.conn_index(rig.got_log[i].conn), rig.got_log[i].was_idle);
-            MODEL_SAME(pool_g, L.got_traces, "got_conn trace");
+            std::vector<MGot> pool_g;
+            for (std::size_t i = marks.got; i < rig.got_log.size(); ++i) {
+                const GotConnInfo& g = rig.got_log[i];
+                pool_g.push_back(MGot{rig.conn_index(g.conn), g.reused, g.was_idle, g.idle_time});
+                if (pool_g.back().conn >= 0) {
+                    MODEL_SAME(static_cast<int>(g.key), key_id_of_conn(pool_g.back().conn), "got_conn trace key");
+                }
+            }
+            MODEL_SAME(pool_g, L.got_traces, "got_conn trace (TR2: conn, Reused, WasIdle, IdleTime)");
         }
         // trace hooks G1 (get_conn: always, first), connect_start/connect_done per dial
         MODEL_SAME(static_cast<int>(rig.get_conn_hooks.size() - marks.gets), expect_get_hooks, "get_conn trace hooks (G1)");
+        if (expect_get_hooks == 1) MODEL_SAME(static_cast<int>(rig.get_conn_hooks[marks.gets]), expect_get_key, "get_conn trace hook key");
         MODEL_SAME(static_cast<int>(rig.connect_starts.size() - marks.starts), static_cast<int>(L.dials.size()),
                     "connect_start hooks");
         {
@@ -186,6 +214,12 @@ public:
             }
             MODEL_SAME(dones, expect_dones, "connect_done hooks");
             MODEL_SAME(errors, expect_done_errors, "connect_done hooks with an error");
+            if (expect_dones == 1) {
+                MODEL_SAME(static_cast<int>(rig.connect_done_keys[marks.dones]), expect_done_key, "connect_done hook key");
+                if (expect_done_errors == 1) {
+                    MODEL_SAME(rig.connect_dones[marks.dones].message(), expect_done_error.message(), "connect_done error");
+                }
+            }
         }
         // timers: map newly created fake timers to the slots the model armed first
         {
@@ -212,6 +246,7 @@ public:
             MODEL_SAME(rig.pool->conns_per_host(key), model.conns_count[static_cast<std::size_t>(k)], "conns_per_host key " << k);
             MODEL_SAME(static_cast<int>(rig.pool->waiting_count(key)), model.waiting_count(k), "waiting_count key " << k);
             MODEL_SAME(static_cast<int>(rig.pool->open_conns(key)), model.open_conns(k), "open_conns key " << k);
+            MODEL_SAME(rig.pool->idle_count(key), model.idle[static_cast<std::size_t>(k)].size(), "idle_count key " << k);
         }
         MODEL_SAME(static_cast<int>(rig.pool->idle_count()), static_cast<int>(model.lru.size()), "idle_count");
         MODEL_SAME(static_cast<int>(rig.pool->waiting_count()), model.waiting_count(), "waiting_count");
@@ -224,8 +259,32 @@ public:
             MODEL_SAME(rig.conns[i]->close_calls, mc.close_called ? 1 : 0, "Conn::close calls of conn " << i);
             if (!mc.dead) MODEL_SAME(rig.pool->is_open(rig.ids[i]), !mc.closed, "is_open conn " << i);
         }
+        // PoolStats, counted from what the model expected step by step
+        expect_stats.dials_started = model.dials.size();
+        expect_stats.handoffs = model.handoffs;
+        const PoolStats& ps = rig.pool->stats();
+        MODEL_SAME(ps.gets, expect_stats.gets, "stats().gets");
+        MODEL_SAME(ps.idle_hits, expect_stats.idle_hits, "stats().idle_hits");
+        MODEL_SAME(ps.handoffs, expect_stats.handoffs, "stats().handoffs");
+        MODEL_SAME(ps.dials_started, expect_stats.dials_started, "stats().dials_started");
+        MODEL_SAME(ps.dials_succeeded, expect_stats.dials_succeeded, "stats().dials_succeeded");
+        MODEL_SAME(ps.dials_failed, expect_stats.dials_failed, "stats().dials_failed");
+        MODEL_SAME(ps.puts, expect_stats.puts, "stats().puts");
+        MODEL_SAME(ps.puts_refused, expect_stats.puts_refused, "stats().puts_refused");
+        for (int r = 0; r < close_reason_count; ++r) {
+            MODEL_SAME(ps.closes[r], expect_stats.closes[r], "stats().closes[" << to_string(static_cast<CloseReason>(r)) << "]");
+        }
         auto v = rig.pool->check_invariants();
         if (v) fail("check_invariants: " + *v);
+    }
+
+    int key_id_of_conn(int c) const {
+        return static_cast<int>(rig.keys[static_cast<std::size_t>(model.conns[static_cast<std::size_t>(c)].key)]);
+    }
+    // Lease fields the model does not compute itself: the key and the Conn object.
+    void check_lease(const Lease& l, int c, const char* what) {
+        MODEL_SAME(static_cast<int>(l.key), key_id_of_conn(c), what << ": Lease::key");
+        if (l.conn != rig.conns[static_cast<std::size_t>(c)].get()) fail(std::string(what) + ": Lease::conn is not the conn's object");
     }
 
     // ---- operations (resolved from raw picks) --------------------------------------------
@@ -235,6 +294,8 @@ public:
     void op_get(int k) {
         begin("get key " + std::to_string(k));
         expect_get_hooks = 1;
+        expect_get_key = static_cast<int>(rig.keys[static_cast<std::size_t>(k)]);
+        ++expect_stats.gets;
         const auto r = rig.pool->get_conn(rig.keys[static_cast<std::size_t>(k)]);
         const MGetResult m = model.get_conn(k);
         if (r.lease.has_value() != m.lease.has_value()) {
@@ -248,6 +309,8 @@ public:
             MODEL_SAME(r.lease->reused, m.lease->reused, "get_conn: Lease::reused");
             MODEL_SAME(r.lease->was_idle, true, "get_conn: Lease::was_idle");
             MODEL_SAME(r.lease->idle_time.count(), m.lease->idle_time.count(), "get_conn: Lease::idle_time (ns)");
+            check_lease(*r.lease, m.lease->conn, "get_conn");
+            ++expect_stats.idle_hits;
             leases.push_back(m.lease->conn);
         } else {
             want_ids.push_back(r.want);
@@ -277,9 +340,12 @@ public:
             MODEL_SAME(rig.conn_index(out.lease->id), m.conn, "take: which conn");
             MODEL_SAME(out.lease->reused, m.reused, "take: Lease::reused");
             MODEL_SAME(out.lease->was_idle, false, "take: Lease::was_idle");
+            MODEL_SAME(out.lease->idle_time.count(), std::int64_t{0}, "take: Lease::idle_time (ns)");
+            check_lease(*out.lease, m.conn, "take");
             leases.push_back(m.conn);
         } else {
             note(" -> error");
+            MODEL_SAME(out.error.message(), model.wants[static_cast<std::size_t>(w)].error_code.message(), "take: the dial's error (D4)");
         }
         end();
     }
@@ -293,6 +359,8 @@ public:
         const PutResult r = rig.pool->put_idle_conn(rig.ids[static_cast<std::size_t>(c)]);
         const PutResult m = model.put_idle_conn(c);
         note(std::string(" -> ") + put_name(r));
+        ++expect_stats.puts;
+        if (!accepted(m)) ++expect_stats.puts_refused;
         MODEL_SAME(r, m, "put_idle_conn result");
         end();
     }
@@ -354,20 +422,25 @@ public:
         shared = shared && gen.shared_ok;
         begin("dial_done d" + std::to_string(d) + (shared ? " shared" : "") + " -> c" + std::to_string(model.conns.size()));
         expect_dones = 1;
+        expect_done_key = static_cast<int>(rig.keys[static_cast<std::size_t>(model.dials[static_cast<std::size_t>(d)].key)]);
+        ++expect_stats.dials_succeeded;
         const std::size_t ci = rig.finish_dial(pending_pos(d), shared);
         const int mc = model.dial_done(d, shared, rig.ids[ci].slot);
         MODEL_SAME(static_cast<int>(ci), mc, "conn index");
         end();
     }
 
-    void op_dial_failed(std::size_t raw) {
+    void op_dial_failed(std::size_t raw, std::error_code ec) {
         const auto v = active_dials();
         if (v.empty()) return;
         const int d = v[pick(raw, v)];
-        begin("dial_failed d" + std::to_string(d));
+        begin("dial_failed d" + std::to_string(d) + " (" + (ec ? ec.message() : std::string("no error code")) + ")");
         expect_dones = expect_done_errors = 1;
-        rig.fail_dial(pending_pos(d));
-        model.dial_failed(d);
+        expect_done_key = static_cast<int>(rig.keys[static_cast<std::size_t>(model.dials[static_cast<std::size_t>(d)].key)]);
+        expect_done_error = ec ? ec : std::make_error_code(std::errc::io_error);
+        ++expect_stats.dials_failed;
+        rig.fail_dial(pending_pos(d), ec);
+        model.dial_failed(d, ec);
         end();
     }
 
@@ -483,9 +556,20 @@ struct DialDone : Cmd {
 };
 struct DialFailed : Cmd {
     std::size_t raw = *rc::gen::inRange<std::size_t>(0, 64);
+    int which = *rc::gen::weightedElement<int>({{4, 0}, {2, 1}, {1, 2}, {1, 3}});
     explicit DialFailed(const GenState&) {}
-    void run(const GenState&, Sut& s) const override { s.op_dial_failed(raw); }
-    void show(std::ostream& os) const override { os << "DialFailed(#" << raw << ")"; }
+    std::error_code error() const {
+        switch (which) {
+            case 0: return std::make_error_code(std::errc::connection_refused);
+            case 1: return std::make_error_code(std::errc::timed_out);
+            case 2: return std::make_error_code(std::errc::host_unreachable);
+            default: return {};  // no error code: delivered as io_error (divergence (h) 4)
+        }
+    }
+    void run(const GenState&, Sut& s) const override { s.op_dial_failed(raw, error()); }
+    void show(std::ostream& os) const override {
+        os << "DialFailed(#" << raw << ", " << (which == 3 ? std::string("no error code") : error().message()) << ")";
+    }
 };
 struct Advance : Cmd {
     std::int64_t ms;
@@ -570,7 +654,7 @@ void showValue(const GenState& g, std::ostream& os) {
        << "s, disable_keep_alives=" << g.cfg.disable_keep_alives << "} keys=" << g.nkeys << " shared=" << g.shared_ok;
 }
 
-RC_GTEST_PROP(PoolModel, MatchesReferenceModel, ()) {
+CONNPOOL_PROP(PoolModel, MatchesReferenceModel) {
     const GenState g = *gen_state();
     // Up to 3 * size commands: the pool is cheap to drive and long runs reach timer and slot reuse races.
     const auto cmds = *rc::gen::scale(3.0, rc::state::gen::commands(g, [](const GenState& s) { return gen_command(s); }));

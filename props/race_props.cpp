@@ -10,6 +10,7 @@
 #include <numeric>
 #include <set>
 
+#include "batch.hpp"
 #include "harness.hpp"
 
 namespace connpool::props {
@@ -62,7 +63,7 @@ bool announced(const PoolRig& rig, WantId w) { return std::find(rig.ready.begin(
 // reused, or reused and returned, or fired early) never close a busy conn and never close a
 // conn idle for less than IdleConnTimeout (T6, divergence (a)); get_conn never hands out a
 // conn idle for longer than IdleConnTimeout (T3); in the end every idle conn does time out.
-RC_GTEST_PROP(RaceProps, timer_fires_after_reuse, ()) {
+CONNPOOL_PROP(RaceProps, timer_fires_after_reuse) {
     const int timeout_s = *rc::gen::inRange(1, 31);
     const int nconns = *rc::gen::inRange(1, 4);
     struct Op {
@@ -183,7 +184,7 @@ RC_GTEST_PROP(RaceProps, timer_fires_after_reuse, ()) {
 // dial_completes_after_idle_delivery: a request that got a returned conn (late binding, P5)
 // before its own dial finished does not waste that dial: the new conn goes to the next
 // waiter or into the pool (G5, D5), and keeps its MaxConnsPerHost slot (D7, INV5).
-RC_GTEST_PROP(RaceProps, dial_completes_after_idle_delivery, ()) {
+CONNPOOL_PROP(RaceProps, dial_completes_after_idle_delivery) {
     const int held = *rc::gen::inRange(1, 3);      // conns leased before the race
     const int waiters = *rc::gen::inRange(1, 4);   // requests that wait, each with a dial
     const int returned = *rc::gen::inRange(1, std::min(held, waiters) + 1);
@@ -239,7 +240,7 @@ RC_GTEST_PROP(RaceProps, dial_completes_after_idle_delivery, ()) {
 // cancel_races_delivery: a request cancelled after a conn was delivered to it but before it
 // took it gives the conn back (W3): to the next waiter, or the pool, or closed with a put
 // refusal reason; never lost (INV7).
-RC_GTEST_PROP(RaceProps, cancel_races_delivery, ()) {
+CONNPOOL_PROP(RaceProps, cancel_races_delivery) {
     const bool via_dial = *rc::gen::arbitrary<bool>();    // delivered by its own dial, or a returned conn
     const int later_waiters = *rc::gen::inRange(0, 3);
     const int cap = *rc::gen::inRange(0, 3);               // per-host idle cap (0 = default 2)
@@ -300,7 +301,7 @@ RC_GTEST_PROP(RaceProps, cancel_races_delivery, ()) {
 // ---------------------------------------------------------------------------------------
 // broken_while_idle: a conn reported dead while idle (server close, RM2/RM3) leaves the idle
 // list at once and is never handed out.
-RC_GTEST_PROP(RaceProps, broken_while_idle, ()) {
+CONNPOOL_PROP(RaceProps, broken_while_idle) {
     const int n = *rc::gen::inRange(1, 5);
     const auto broken = *rc::gen::container<std::vector<bool>>(static_cast<std::size_t>(n), rc::gen::arbitrary<bool>());
     const int gets = *rc::gen::inRange(1, 6);
@@ -332,7 +333,7 @@ RC_GTEST_PROP(RaceProps, broken_while_idle, ()) {
 // close_idle_while_in_use: CloseIdleConnections closes idle conns only (C1, C2); conns in use
 // returned afterwards go to a waiter (P5), else are closed (P6) until the next get_conn
 // re-enables pooling (T2, C3).
-RC_GTEST_PROP(RaceProps, close_idle_while_in_use, ()) {
+CONNPOOL_PROP(RaceProps, close_idle_while_in_use) {
     const int in_use = *rc::gen::inRange(1, 4);
     const int idle = *rc::gen::inRange(0, 3);
     const int gets_after = *rc::gen::inRange(0, 3);  // requests between close_idle and the returns
@@ -372,7 +373,7 @@ RC_GTEST_PROP(RaceProps, close_idle_while_in_use, ()) {
 // max_conns_per_host_no_deadlock: with MaxConnsPerHost, random dial successes and failures,
 // cancels and returns, the cap is never exceeded (D1, D8) and, once all conns are returned
 // and all dials finished, every request that was not cancelled has completed (D4, D6, D7).
-RC_GTEST_PROP(RaceProps, max_conns_per_host_no_deadlock, ()) {
+CONNPOOL_PROP(RaceProps, max_conns_per_host_no_deadlock) {
     const int mcph = *rc::gen::inRange(1, 4);
     const int nkeys = *rc::gen::inRange(1, 3);
     const auto requests = *rc::gen::container<std::vector<int>>(rc::gen::inRange(0, nkeys));
@@ -486,7 +487,7 @@ RC_GTEST_PROP(RaceProps, max_conns_per_host_no_deadlock, ()) {
 // waiter_queues_bounded: storms of requests that give up (from anywhere in the queues, not
 // just the front) leave no trace: the waiting count equals the live requests, and returned
 // conns go to the oldest live one (W5, divergence (b), P5 FIFO).
-RC_GTEST_PROP(RaceProps, waiter_queues_bounded, ()) {
+CONNPOOL_PROP(RaceProps, waiter_queues_bounded) {
     const int rounds = *rc::gen::inRange(1, 5);
     const auto storm = *rc::gen::container<std::vector<std::vector<bool>>>(
         static_cast<std::size_t>(rounds), rc::gen::container<std::vector<bool>>(rc::gen::weightedElement<bool>({{3, true}, {1, false}})));
@@ -526,7 +527,7 @@ RC_GTEST_PROP(RaceProps, waiter_queues_bounded, ()) {
 
 // ---------------------------------------------------------------------------------------
 // lifo_reuse: the most recently returned idle conn is reused first (T4; Go f459660cb8).
-RC_GTEST_PROP(RaceProps, lifo_reuse, ()) {
+CONNPOOL_PROP(RaceProps, lifo_reuse) {
     const int n = *rc::gen::inRange(2, 5);
     const auto order = *rc::gen::container<std::vector<int>>(static_cast<std::size_t>(n), rc::gen::inRange(0, 100));
     const auto gaps = *rc::gen::container<std::vector<int>>(static_cast<std::size_t>(n), rc::gen::inRange(0, 5000));
@@ -558,7 +559,7 @@ RC_GTEST_PROP(RaceProps, lifo_reuse, ()) {
 // ---------------------------------------------------------------------------------------
 // lru_eviction_across_keys: over MaxIdleConns the globally least recently returned idle conn
 // is closed, whatever its key (P10); the idle set is always the most recent MaxIdleConns.
-RC_GTEST_PROP(RaceProps, lru_eviction_across_keys, ()) {
+CONNPOOL_PROP(RaceProps, lru_eviction_across_keys) {
     const int max_idle = *rc::gen::inRange(1, 4);
     const int nkeys = *rc::gen::inRange(2, 4);
     const auto keys_of = *rc::gen::nonEmpty(rc::gen::container<std::vector<int>>(rc::gen::inRange(0, nkeys)));
@@ -596,32 +597,35 @@ RC_GTEST_PROP(RaceProps, lru_eviction_across_keys, ()) {
 
 // ---------------------------------------------------------------------------------------
 // dup_return_is_fatal: a conn returned twice stops the program with a message (P8,
-// divergence (c)) instead of corrupting the idle list.
-RC_GTEST_PROP(RaceProps, dup_return_is_fatal, ()) {
-    const bool idle_in_between = *rc::gen::arbitrary<bool>();
-    const bool handed_off = *rc::gen::arbitrary<bool>();
-    const auto failure = run_isolated([&] {
-        Config cfg;
-        PoolRig rig(cfg, 1);
-        const std::size_t c = dial_new(rig, 0);
-        if (handed_off) rig.pool->get_conn(rig.keys[0]);  // a waiter takes it on return
-        rig.pool->put_idle_conn(rig.ids[c]);
-        if (idle_in_between) rig.advance(1s);
-        rig.pool->put_idle_conn(rig.ids[c]);  // must be fatal...
-        // ...except right after a hand-off: the ready want's hold counts as an open lease, so
-        // the second put steals it. Then the audit must flag it, or the recipient's own put is fatal.
-        rig.audit();
-        if (handed_off) {
-            const WantId w = rig.ready.back();
-            rig.pool->take(w);
-            rig.pool->put_idle_conn(rig.ids[c]);
+// divergence (c)) instead of corrupting the idle list. Its whole input space (idle or not in
+// between, a waiter or not) is four cases, so it is enumerated rather than sampled; each case
+// must stop its forked child, so it cannot be batched (props/batch.hpp).
+TEST(RaceProps, dup_return_is_fatal) {
+    for (const bool idle_in_between : {false, true}) {
+        for (const bool handed_off : {false, true}) {
+            SCOPED_TRACE(std::string("idle_in_between=") + (idle_in_between ? "1" : "0") +
+                         " handed_off=" + (handed_off ? "1" : "0"));
+            const auto failure = run_forked([&] {
+                Config cfg;
+                PoolRig rig(cfg, 1);
+                const std::size_t c = dial_new(rig, 0);
+                if (handed_off) rig.pool->get_conn(rig.keys[0]);  // a waiter takes it on return
+                rig.pool->put_idle_conn(rig.ids[c]);
+                if (idle_in_between) rig.advance(1s);
+                rig.pool->put_idle_conn(rig.ids[c]);  // must be fatal, also right after a hand-off
+                // If it was not: the audit must flag the stolen lease, or the recipient's own put is fatal.
+                rig.audit();
+                if (handed_off) {
+                    const WantId w = rig.ready.back();
+                    rig.pool->take(w);
+                    rig.pool->put_idle_conn(rig.ids[c]);
+                }
+            });
+            ASSERT_TRUE(failure.has_value()) << "a second return of the same conn went unnoticed";
+            EXPECT_NE(failure->find("connpool: fatal: put_idle_conn"), std::string::npos)
+                << "not stopped at the second put itself:\n"
+                << *failure;
         }
-    });
-    RC_ASSERT(failure.has_value());
-    if (handed_off) {
-        RC_ASSERT(failure->find("connpool: fatal:") != std::string::npos || failure->find("check_invariants") != std::string::npos);
-    } else {
-        RC_ASSERT(failure->find("connpool: fatal: put_idle_conn") != std::string::npos);  // at the second put itself
     }
 }
 

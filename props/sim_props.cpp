@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "batch.hpp"
 #include "harness.hpp"
 #include "options.hpp"
 #include "world.hpp"
@@ -99,7 +100,7 @@ void simulator_checks_pass(sim::Bug bug) {
 }
 
 // INV1-INV7 and the world checks and liveness of docs/SIMULATOR.md, on generated runs.
-RC_GTEST_PROP(SimProps, simulator_checks_pass, ()) { simulator_checks_pass(sim::Bug::none); }
+CONNPOOL_PROP(SimProps, simulator_checks_pass) { simulator_checks_pass(sim::Bug::none); }
 
 // The property can fail: with a deliberate fault in the simulator's wrapper around the
 // pool (a closed conn handed to a request; a conn in use handed to a second request), the
