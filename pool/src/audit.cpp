@@ -82,9 +82,9 @@ std::optional<std::string> Pool::check_invariants() const {
     holds_per_conn.resize(n_conns);
     if (n_conns != 0) std::memset(holds_per_conn.data(), 0, n_conns * sizeof holds_per_conn[0]);
     std::size_t waiting = 0, ready = 0, wfree = 0;
+    const WantSlot* const want_slots = wants_.data();
+    const auto n_wants = static_cast<std::uint32_t>(wants_.size());
     const std::optional<std::string> want_failure = [&]() -> std::optional<std::string> {
-        const WantSlot* const want_slots = wants_.data();
-        const auto n_wants = static_cast<std::uint32_t>(wants_.size());
         for (std::uint32_t w = 0; w < n_wants; ++w) {
             const WantSlot& ws = want_slots[w];
             switch (ws.state) {
@@ -169,23 +169,55 @@ std::optional<std::string> Pool::check_invariants() const {
                       conns_[holds_wrong].want_holds, holds_per_conn[holds_wrong]);
     }
     if (wfree != free_wants_.size()) return std::string("INV7: want free list disagrees with slots");
+    // Each wait queue is checked by walking it from both ends at once, which halves the
+    // time a long queue (thousands of waiting requests) costs: a walk is a chain of
+    // dependent loads, and two chains run side by side. It accepts a queue exactly when
+    // the walk from the head below does (a chain of q.len distinct waiting wants of the key
+    // whose prev and next links agree, from q.head to q.tail, holding every want flagged for
+    // the queue); only when it does not is the walk from the head run, for the message.
+    auto queue_ok = [&](const Queue& q, std::uint32_t WantSlot::*next_of, std::uint32_t WantSlot::*prev_of, KeyId k,
+                        std::uint32_t flagged) {
+        const std::uint32_t len = q.len;
+        if (len != flagged || len > n_wants) return false;
+        auto good = [&](std::uint32_t w) {
+            return w < n_wants && want_slots[w].state == WantState::waiting && want_slots[w].key == k;
+        };
+        const std::uint32_t back = len / 2;  // wants walked from the tail; the rest from the head
+        std::uint32_t f = q.head, f_prev = npos;  // the head side: next want, last want walked
+        std::uint32_t b = q.tail, b_next = npos;  // the tail side: next want, last want walked
+        for (std::uint32_t i = 0; i < back; ++i) {
+            if (!good(f) || want_slots[f].*prev_of != f_prev || !good(b) || want_slots[b].*next_of != b_next) return false;
+            f_prev = f;
+            f = want_slots[f].*next_of;
+            b_next = b;
+            b = want_slots[b].*prev_of;
+        }
+        if (len - back > back) {  // an odd length: the middle want, from the head side
+            if (!good(f) || want_slots[f].*prev_of != f_prev) return false;
+            f_prev = f;
+            f = want_slots[f].*next_of;
+        }
+        return f == b_next && b == f_prev;  // the two halves join (and, when empty, head == tail == npos)
+    };
     for (KeyId k = 0; k < keys_.size(); ++k) {
         for (int which = 0; which < 2; ++which) {
             const bool idle_queue = which == 0;
             const Queue& q = idle_queue ? keys_[k].idle_wait : keys_[k].dial_wait;
+            std::uint32_t WantSlot::*const next_of = idle_queue ? &WantSlot::idle_next : &WantSlot::dial_next;
+            std::uint32_t WantSlot::*const prev_of = idle_queue ? &WantSlot::idle_prev : &WantSlot::dial_prev;
+            if (queue_ok(q, next_of, prev_of, k, idle_queue ? per_key[k].idle_q : per_key[k].dial_q)) continue;
             std::uint32_t len = 0, p = npos;
-            for (std::uint32_t w = q.head; w != npos; p = w, w = idle_queue ? wants_[w].idle_next : wants_[w].dial_next) {
-                if (w >= wants_.size() || wants_[w].state != WantState::waiting || wants_[w].key != k) {
+            for (std::uint32_t w = q.head; w != npos; p = w, w = want_slots[w].*next_of) {
+                if (w >= n_wants || want_slots[w].state != WantState::waiting || want_slots[w].key != k) {
                     return format("W5: key %u wait queue holds a want that is not waiting for it", k);
                 }
-                if ((idle_queue ? wants_[w].idle_prev : wants_[w].dial_prev) != p) {
-                    return format("W4: key %u wait queue back-link broken", k);
-                }
-                if (++len > wants_.size()) return format("W4: key %u wait queue is cyclic", k);
+                if (want_slots[w].*prev_of != p) return format("W4: key %u wait queue back-link broken", k);
+                if (++len > n_wants) return format("W4: key %u wait queue is cyclic", k);
             }
             if (q.tail != p || q.len != len || len != (idle_queue ? per_key[k].idle_q : per_key[k].dial_q)) {
                 return format("W4: key %u wait queue length or tail is wrong", k);
             }
+            return format("audit: key %u wait queue fails the two-ended walk only", k);  // the two walks disagree
         }
     }
 
