@@ -85,27 +85,32 @@ std::optional<std::string> Pool::check_invariants() const {
     const WantSlot* const want_slots = wants_.data();
     const auto n_wants = static_cast<std::uint32_t>(wants_.size());
     const std::optional<std::string> want_failure = [&]() -> std::optional<std::string> {
+        // Counted in locals (registers), not through the captured references; after a
+        // failure the totals are not used.
+        std::size_t waiting_n = 0, ready_n = 0, free_n = 0;
         for (std::uint32_t w = 0; w < n_wants; ++w) {
             const WantSlot& ws = want_slots[w];
             switch (ws.state) {
                 case WantState::free:
-                    ++wfree;
+                    ++free_n;
                     if (ws.in_idle_wait || ws.in_dial_wait) return format("W5: free want %u is queued", w);
                     break;
-                case WantState::waiting:
-                    ++waiting;
+                case WantState::waiting: {
+                    ++waiting_n;
                     if (ws.in_idle_wait == config_.disable_keep_alives) {
                         return format("T5: waiting want %u idle-queue membership wrong", w);
                     }
                     if (ws.in_dial_wait && config_.max_conns_per_host <= 0) {
                         return format("D1: want %u in dial queue with no limit", w);
                     }
-                    if (ws.in_idle_wait) ++per_key[ws.key].idle_q;
-                    ++per_key[ws.key].waiting;
-                    if (ws.in_dial_wait) ++per_key[ws.key].dial_q;
+                    AuditKeyCounts& kc = per_key[ws.key];
+                    kc.idle_q[w & 1] += ws.in_idle_wait;
+                    kc.waiting[w & 1] += 1;
+                    kc.dial_q[w & 1] += ws.in_dial_wait;
                     break;
+                }
                 case WantState::ready:
-                    ++ready;
+                    ++ready_n;
                     if (ws.in_idle_wait || ws.in_dial_wait) return format("W5: ready want %u is still queued", w);
                     if (ws.conn_slot == npos && !ws.error) return format("W1: ready want %u has neither conn nor error", w);
                     if (ws.conn_slot != npos) {
@@ -118,8 +123,16 @@ std::optional<std::string> Pool::check_invariants() const {
                     break;
             }
         }
+        waiting = waiting_n;
+        ready = ready_n;
+        wfree = free_n;
         return std::nullopt;
     }();
+    for (AuditKeyCounts& kc : per_key) {
+        kc.waiting[0] += kc.waiting[1];
+        kc.idle_q[0] += kc.idle_q[1];
+        kc.dial_q[0] += kc.dial_q[1];
+    }
 
     // Conn slots: every open conn is accounted for; closed ones linger only while leased.
     std::size_t open = 0;
@@ -205,7 +218,7 @@ std::optional<std::string> Pool::check_invariants() const {
             const Queue& q = idle_queue ? keys_[k].idle_wait : keys_[k].dial_wait;
             std::uint32_t WantSlot::*const next_of = idle_queue ? &WantSlot::idle_next : &WantSlot::dial_next;
             std::uint32_t WantSlot::*const prev_of = idle_queue ? &WantSlot::idle_prev : &WantSlot::dial_prev;
-            if (queue_ok(q, next_of, prev_of, k, idle_queue ? per_key[k].idle_q : per_key[k].dial_q)) continue;
+            if (queue_ok(q, next_of, prev_of, k, idle_queue ? per_key[k].idle_q[0] : per_key[k].dial_q[0])) continue;
             std::uint32_t len = 0, p = npos;
             for (std::uint32_t w = q.head; w != npos; p = w, w = want_slots[w].*next_of) {
                 if (w >= n_wants || want_slots[w].state != WantState::waiting || want_slots[w].key != k) {
@@ -214,7 +227,7 @@ std::optional<std::string> Pool::check_invariants() const {
                 if (want_slots[w].*prev_of != p) return format("W4: key %u wait queue back-link broken", k);
                 if (++len > n_wants) return format("W4: key %u wait queue is cyclic", k);
             }
-            if (q.tail != p || q.len != len || len != (idle_queue ? per_key[k].idle_q : per_key[k].dial_q)) {
+            if (q.tail != p || q.len != len || len != (idle_queue ? per_key[k].idle_q[0] : per_key[k].dial_q[0])) {
                 return format("W4: key %u wait queue length or tail is wrong", k);
             }
             return format("audit: key %u wait queue fails the two-ended walk only", k);  // the two walks disagree
@@ -242,10 +255,10 @@ std::optional<std::string> Pool::check_invariants() const {
             return format("INV5: key %u connsPerHost %d over MaxConnsPerHost %d", k, count, config_.max_conns_per_host);
         }
         if (seen_k.open != keys_[k].open) return format("INV5: key %u open counter wrong", k);
-        if (seen_k.waiting != keys_[k].waiting) return format("W2: key %u waiting counter wrong", k);
+        if (seen_k.waiting[0] != keys_[k].waiting) return format("W2: key %u waiting counter wrong", k);
         // D6: a waiter for a dial slot with slots free would wait forever.
-        if (seen_k.dial_q != 0 && count < config_.max_conns_per_host) {
-            return format("D6: key %u has %u dial waiters but only %d of %d slots used", k, seen_k.dial_q, count,
+        if (seen_k.dial_q[0] != 0 && count < config_.max_conns_per_host) {
+            return format("D6: key %u has %u dial waiters but only %d of %d slots used", k, seen_k.dial_q[0], count,
                           config_.max_conns_per_host);
         }
     }
