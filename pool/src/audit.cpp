@@ -82,35 +82,30 @@ std::optional<std::string> Pool::check_invariants() const {
     holds_per_conn.resize(n_conns);
     if (n_conns != 0) std::memset(holds_per_conn.data(), 0, n_conns * sizeof holds_per_conn[0]);
     std::size_t waiting = 0, ready = 0, wfree = 0;
-    const WantSlot* const want_slots = wants_.data();
-    const auto n_wants = static_cast<std::uint32_t>(wants_.size());
     const std::optional<std::string> want_failure = [&]() -> std::optional<std::string> {
-        // Counted in locals (registers), not through the captured references; after a
-        // failure the totals are not used.
-        std::size_t waiting_n = 0, ready_n = 0, free_n = 0;
+        const WantSlot* const want_slots = wants_.data();
+        const auto n_wants = static_cast<std::uint32_t>(wants_.size());
         for (std::uint32_t w = 0; w < n_wants; ++w) {
             const WantSlot& ws = want_slots[w];
             switch (ws.state) {
                 case WantState::free:
-                    ++free_n;
+                    ++wfree;
                     if (ws.in_idle_wait || ws.in_dial_wait) return format("W5: free want %u is queued", w);
                     break;
-                case WantState::waiting: {
-                    ++waiting_n;
+                case WantState::waiting:
+                    ++waiting;
                     if (ws.in_idle_wait == config_.disable_keep_alives) {
                         return format("T5: waiting want %u idle-queue membership wrong", w);
                     }
                     if (ws.in_dial_wait && config_.max_conns_per_host <= 0) {
                         return format("D1: want %u in dial queue with no limit", w);
                     }
-                    AuditKeyCounts& kc = per_key[ws.key];
-                    kc.idle_q[w & 1] += ws.in_idle_wait;
-                    kc.waiting[w & 1] += 1;
-                    kc.dial_q[w & 1] += ws.in_dial_wait;
+                    if (ws.in_idle_wait) ++per_key[ws.key].idle_q;
+                    ++per_key[ws.key].waiting;
+                    if (ws.in_dial_wait) ++per_key[ws.key].dial_q;
                     break;
-                }
                 case WantState::ready:
-                    ++ready_n;
+                    ++ready;
                     if (ws.in_idle_wait || ws.in_dial_wait) return format("W5: ready want %u is still queued", w);
                     if (ws.conn_slot == npos && !ws.error) return format("W1: ready want %u has neither conn nor error", w);
                     if (ws.conn_slot != npos) {
@@ -123,16 +118,8 @@ std::optional<std::string> Pool::check_invariants() const {
                     break;
             }
         }
-        waiting = waiting_n;
-        ready = ready_n;
-        wfree = free_n;
         return std::nullopt;
     }();
-    for (AuditKeyCounts& kc : per_key) {
-        kc.waiting[0] += kc.waiting[1];
-        kc.idle_q[0] += kc.idle_q[1];
-        kc.dial_q[0] += kc.dial_q[1];
-    }
 
     // Conn slots: every open conn is accounted for; closed ones linger only while leased.
     std::size_t open = 0;
@@ -182,55 +169,23 @@ std::optional<std::string> Pool::check_invariants() const {
                       conns_[holds_wrong].want_holds, holds_per_conn[holds_wrong]);
     }
     if (wfree != free_wants_.size()) return std::string("INV7: want free list disagrees with slots");
-    // Each wait queue is checked by walking it from both ends at once, which halves the
-    // time a long queue (thousands of waiting requests) costs: a walk is a chain of
-    // dependent loads, and two chains run side by side. It accepts a queue exactly when
-    // the walk from the head below does (a chain of q.len distinct waiting wants of the key
-    // whose prev and next links agree, from q.head to q.tail, holding every want flagged for
-    // the queue); only when it does not is the walk from the head run, for the message.
-    auto queue_ok = [&](const Queue& q, std::uint32_t WantSlot::*next_of, std::uint32_t WantSlot::*prev_of, KeyId k,
-                        std::uint32_t flagged) {
-        const std::uint32_t len = q.len;
-        if (len != flagged || len > n_wants) return false;
-        auto good = [&](std::uint32_t w) {
-            return w < n_wants && want_slots[w].state == WantState::waiting && want_slots[w].key == k;
-        };
-        const std::uint32_t back = len / 2;  // wants walked from the tail; the rest from the head
-        std::uint32_t f = q.head, f_prev = npos;  // the head side: next want, last want walked
-        std::uint32_t b = q.tail, b_next = npos;  // the tail side: next want, last want walked
-        for (std::uint32_t i = 0; i < back; ++i) {
-            if (!good(f) || want_slots[f].*prev_of != f_prev || !good(b) || want_slots[b].*next_of != b_next) return false;
-            f_prev = f;
-            f = want_slots[f].*next_of;
-            b_next = b;
-            b = want_slots[b].*prev_of;
-        }
-        if (len - back > back) {  // an odd length: the middle want, from the head side
-            if (!good(f) || want_slots[f].*prev_of != f_prev) return false;
-            f_prev = f;
-            f = want_slots[f].*next_of;
-        }
-        return f == b_next && b == f_prev;  // the two halves join (and, when empty, head == tail == npos)
-    };
     for (KeyId k = 0; k < keys_.size(); ++k) {
         for (int which = 0; which < 2; ++which) {
             const bool idle_queue = which == 0;
             const Queue& q = idle_queue ? keys_[k].idle_wait : keys_[k].dial_wait;
-            std::uint32_t WantSlot::*const next_of = idle_queue ? &WantSlot::idle_next : &WantSlot::dial_next;
-            std::uint32_t WantSlot::*const prev_of = idle_queue ? &WantSlot::idle_prev : &WantSlot::dial_prev;
-            if (queue_ok(q, next_of, prev_of, k, idle_queue ? per_key[k].idle_q[0] : per_key[k].dial_q[0])) continue;
             std::uint32_t len = 0, p = npos;
-            for (std::uint32_t w = q.head; w != npos; p = w, w = want_slots[w].*next_of) {
-                if (w >= n_wants || want_slots[w].state != WantState::waiting || want_slots[w].key != k) {
+            for (std::uint32_t w = q.head; w != npos; p = w, w = idle_queue ? wants_[w].idle_next : wants_[w].dial_next) {
+                if (w >= wants_.size() || wants_[w].state != WantState::waiting || wants_[w].key != k) {
                     return format("W5: key %u wait queue holds a want that is not waiting for it", k);
                 }
-                if (want_slots[w].*prev_of != p) return format("W4: key %u wait queue back-link broken", k);
-                if (++len > n_wants) return format("W4: key %u wait queue is cyclic", k);
+                if ((idle_queue ? wants_[w].idle_prev : wants_[w].dial_prev) != p) {
+                    return format("W4: key %u wait queue back-link broken", k);
+                }
+                if (++len > wants_.size()) return format("W4: key %u wait queue is cyclic", k);
             }
-            if (q.tail != p || q.len != len || len != (idle_queue ? per_key[k].idle_q[0] : per_key[k].dial_q[0])) {
+            if (q.tail != p || q.len != len || len != (idle_queue ? per_key[k].idle_q : per_key[k].dial_q)) {
                 return format("W4: key %u wait queue length or tail is wrong", k);
             }
-            return format("audit: key %u wait queue fails the two-ended walk only", k);  // the two walks disagree
         }
     }
 
@@ -255,10 +210,10 @@ std::optional<std::string> Pool::check_invariants() const {
             return format("INV5: key %u connsPerHost %d over MaxConnsPerHost %d", k, count, config_.max_conns_per_host);
         }
         if (seen_k.open != keys_[k].open) return format("INV5: key %u open counter wrong", k);
-        if (seen_k.waiting[0] != keys_[k].waiting) return format("W2: key %u waiting counter wrong", k);
+        if (seen_k.waiting != keys_[k].waiting) return format("W2: key %u waiting counter wrong", k);
         // D6: a waiter for a dial slot with slots free would wait forever.
-        if (seen_k.dial_q[0] != 0 && count < config_.max_conns_per_host) {
-            return format("D6: key %u has %u dial waiters but only %d of %d slots used", k, seen_k.dial_q[0], count,
+        if (seen_k.dial_q != 0 && count < config_.max_conns_per_host) {
+            return format("D6: key %u has %u dial waiters but only %d of %d slots used", k, seen_k.dial_q, count,
                           config_.max_conns_per_host);
         }
     }

@@ -340,10 +340,9 @@ private:
     struct AuditKeyCounts {
         int counted = 0;               // dials and open conns holding a MaxConnsPerHost slot
         std::uint32_t open = 0;        // open conns
-        // Waiting wants, and those of them in the idle-wait and the dial-wait queue, tallied
-        // in two banks by the parity of the want slot (so that the increments for a run of
-        // wants of one key do not wait on each other), then folded into bank 0.
-        std::uint32_t waiting[2] = {}, idle_q[2] = {}, dial_q[2] = {};
+        std::uint32_t waiting = 0;     // waiting wants
+        std::uint32_t idle_q = 0;      // waiting wants in the idle-wait queue
+        std::uint32_t dial_q = 0;      // waiting wants in the dial-wait queue
     };
     struct AuditScratch {
         std::vector<std::uint8_t> conn_seen;    // per conn slot: in_key bit, in_lru bit
