@@ -5,6 +5,7 @@
 // hashes of their fingerprints. Breadth-first order makes the first violation found a
 // shortest one. The wall clock (steady_clock) is read only to report the time taken.
 #include "check.hpp"
+#include "options.hpp"
 
 #include <algorithm>
 #include <array>
@@ -73,21 +74,6 @@ std::optional<long long> parse_int(std::string_view s) {
         v = v * 10 + (ch - '0');
     }
     return negative ? -v : v;
-}
-
-std::uint32_t fnv1a32(std::string_view text) {
-    std::uint32_t h = 2166136261u;
-    for (const char ch : text) {
-        h ^= static_cast<unsigned char>(ch);
-        h *= 16777619u;
-    }
-    return h;
-}
-
-std::string hex32(std::uint32_t v) {
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "%08x", v);
-    return buf;
 }
 
 // ---- fingerprints and the visited set --------------------------------------------------------
@@ -1584,7 +1570,7 @@ std::string encode_check_repro(const CheckOptions& o, const std::vector<CheckEve
         if (i != 0) s += '.';
         s += event_token(path[i]);
     }
-    s += ",ck=" + hex32(fnv1a32(s));
+    s += ",ck=" + repro_checksum(s);
     return s;
 }
 
@@ -1599,7 +1585,7 @@ std::optional<std::pair<CheckOptions, std::vector<CheckEvent>>> decode_check_rep
         error = "replay string has no checksum field 'ck=' (truncated?)";
         return std::nullopt;
     }
-    if (repro.substr(ck_at + 4) != hex32(fnv1a32(repro.substr(0, ck_at)))) {
+    if (repro.substr(ck_at + 4) != repro_checksum(repro.substr(0, ck_at))) {
         error = "replay string checksum mismatch (truncated or edited)";
         return std::nullopt;
     }
@@ -1737,7 +1723,7 @@ CheckReport run_check(const CheckOptions& o, CheckPathHook hook) {
             path.back() = events[j];
             if (hook != nullptr) {
                 std::string repro = body + (path.size() > 1 ? "." : "") + event_token(events[j]);
-                repro += ",ck=" + hex32(fnv1a32(repro));
+                repro += ",ck=" + repro_checksum(repro);
                 hook(repro);
             }
             const bool last = j + 1 == events.size();

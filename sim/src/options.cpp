@@ -81,21 +81,6 @@ std::string value_text(const Field& f, std::int64_t v) {
     return std::to_string(v);
 }
 
-std::uint32_t fnv1a32(std::string_view text) {
-    std::uint32_t h = 2166136261u;
-    for (const char ch : text) {
-        h ^= static_cast<unsigned char>(ch);
-        h *= 16777619u;
-    }
-    return h;
-}
-
-std::string hex32(std::uint32_t v) {
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "%08x", v);
-    return buf;
-}
-
 }  // namespace
 
 Config Options::pool_config() const {
@@ -173,6 +158,17 @@ std::optional<std::string> validate(const Options& o) {
     return std::nullopt;
 }
 
+std::string repro_checksum(std::string_view text) {
+    std::uint32_t h = 2166136261u;  // FNV-1a, 32 bits
+    for (const char ch : text) {
+        h ^= static_cast<unsigned char>(ch);
+        h *= 16777619u;
+    }
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%08x", h);
+    return buf;
+}
+
 std::string encode_repro(const Options& o) {
     std::string s(repro_version);
     s += ",seed=" + std::to_string(o.seed);
@@ -182,7 +178,7 @@ std::string encode_repro(const Options& o) {
         s += '=';
         s += value_text(f, o.*(f.member));
     }
-    s += ",ck=" + hex32(fnv1a32(s));
+    s += ",ck=" + repro_checksum(s);
     return s;
 }
 
@@ -198,7 +194,7 @@ std::optional<Options> decode_repro(std::string_view repro, std::string& error) 
     }
     const std::string_view body = repro.substr(0, ck_at);
     const std::string_view ck = repro.substr(ck_at + 4);
-    if (ck != hex32(fnv1a32(body))) {
+    if (ck != repro_checksum(body)) {
         error = "repro checksum mismatch (truncated or edited)";
         return std::nullopt;
     }

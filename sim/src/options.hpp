@@ -83,6 +83,10 @@ std::optional<std::string> set_option(Options& options, std::string_view name, s
 /// Checks ranges and cross-field rules and the pool config; nullopt when usable.
 std::optional<std::string> validate(const Options& options);
 
+/// The ck= field that ends every repro line (explore's and the checker's): eight hex digits
+/// of FNV-1a over the text before it, so a line cut or mangled in a copy is refused.
+std::string repro_checksum(std::string_view text);
+
 /// The repro string for these options (see the header comment).
 std::string encode_repro(const Options& options);
 
