@@ -160,10 +160,15 @@ public:
         event("{\"ph\":\"i\",\"s\":\"t\",\"pid\":" + std::to_string(pid) + ",\"tid\":" + std::to_string(tid) +
               ",\"name\":\"" + name + "\",\"ts\":" + us(t) + "}");
     }
+    // The pool's counts: open, idle, waiting, ready, dialing (as the text trace prints them),
+    // and active = open - idle: conns in use (carrying a request, or delivered to a request
+    // that has not taken it yet). It moves only with open or idle, so a change of it is
+    // always a change of the five.
     void counters(TimePoint t, const std::int64_t s[5]) {
         event("{\"ph\":\"C\",\"pid\":0,\"name\":\"pool\",\"ts\":" + us(t) + ",\"args\":{\"open\":" +
-              std::to_string(s[0]) + ",\"idle\":" + std::to_string(s[1]) + ",\"waiting\":" + std::to_string(s[2]) +
-              ",\"ready\":" + std::to_string(s[3]) + ",\"dialing\":" + std::to_string(s[4]) + "}}");
+              std::to_string(s[0]) + ",\"idle\":" + std::to_string(s[1]) + ",\"active\":" + std::to_string(s[0] - s[1]) +
+              ",\"waiting\":" + std::to_string(s[2]) + ",\"ready\":" + std::to_string(s[3]) +
+              ",\"dialing\":" + std::to_string(s[4]) + "}}");
     }
     void finish() {
         if (out_ != nullptr) *out_ += "\n]}\n";
