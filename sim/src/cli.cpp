@@ -70,6 +70,7 @@ void add_faults(FaultCounts& sum, const FaultCounts& f) {
     sum.late_dials += f.late_dials;
     sum.timer_stop_false_in_flight += f.timer_stop_false_in_flight;
     sum.timer_stale_callbacks += f.timer_stale_callbacks;
+    sum.attempts_failed += f.attempts_failed;
     sum.retries += f.retries;
     sum.died_after_delivery += f.died_after_delivery;
     sum.close_idle_calls += f.close_idle_calls;
@@ -83,7 +84,8 @@ void print_faults(const FaultCounts& f, std::ostream& out) {
         << " dials_refused=" << f.dials_refused << " dials_timed_out=" << f.dials_timed_out
         << " dials_canceled=" << f.dials_canceled << " late_dials=" << f.late_dials
         << " timer_stop_false_in_flight=" << f.timer_stop_false_in_flight
-        << " timer_stale_callbacks=" << f.timer_stale_callbacks << " retries=" << f.retries
+        << " timer_stale_callbacks=" << f.timer_stale_callbacks << " attempts_failed=" << f.attempts_failed
+        << " retries=" << f.retries
         << " died_after_delivery=" << f.died_after_delivery << " close_idle_calls=" << f.close_idle_calls << '\n';
 }
 
@@ -592,6 +594,9 @@ std::string requests_per_dial(const RunResult& r) {
                                        : fixed(static_cast<double>(r.requests) / static_cast<double>(r.pool.dials_succeeded), 1);
 }
 
+// whatif's header says how to read the default per-host idle cap (Go's MaxIdleConnsPerHost).
+const char* const idle_per_host_note = "  max-idle-per-host=0 means Go's default of 2 idle conns per host (DefaultMaxIdleConnsPerHost)\n";
+
 // One --sweep axis: an option and the values it takes, in the order given.
 struct SweepAxis {
     std::string name;
@@ -753,6 +758,7 @@ int whatif(const std::vector<std::string>& args, std::ostream& out, std::ostream
         out << "connpool-sim whatif: " << base.clients << " clients, " << base.keys << " host(s), response " << base.resp_ms
             << " ms, " << base.duration_ms / 1000.0 << " s of virtual time; sweep " << axes[0].name
             << (axes.size() > 1 ? " x " + axes[1].name : "") << ", " << rows * cols << " runs per config\n";
+        out << idle_per_host_note;
         out << "  base: " << encode_repro(configs[0]) << "  (swept options as in each cell)\n";
         if (configs.size() > 1) out << "  compare: " << labels[1] << '\n';
         auto grid = [&](const std::string& title, std::size_t config, std::string (*cell)(const RunResult&)) {
@@ -810,6 +816,7 @@ int whatif(const std::vector<std::string>& args, std::ostream& out, std::ostream
     out << "connpool-sim whatif: " << base.clients << " clients, " << base.keys << " host(s), think 0.." << 2 * base.think_ms
         << " ms, response " << base.resp_ms << " ms +-" << base.resp_spread_pct << "%, " << base.duration_ms / 1000.0
         << " s of virtual time\n";
+    out << idle_per_host_note;
     for (std::size_t i = 0; i < configs.size(); ++i) {
         out << "  " << labels[i] << ": " << encode_repro(configs[i]) << '\n';
     }
@@ -823,6 +830,10 @@ int whatif(const std::vector<std::string>& args, std::ostream& out, std::ostream
         if (!any) continue;
         row("    " + std::string(to_string(static_cast<Outcome>(i))), [&](const RunResult& r) { return num(r.outcomes[i]); });
     }
+    // Go retries a GET that failed on a reused conn (RT2), so a fault can cost attempts and
+    // dials without failing a single request: these rows show what the retries hid.
+    row("attempts failed on a conn", [&](const RunResult& r) { return num(r.faults.attempts_failed); });
+    row("retries (RT2)", [&](const RunResult& r) { return num(r.faults.retries); });
     row("dials", [&](const RunResult& r) { return num(r.pool.dials_started); });
     row("dial share (dials / get_conn)", [&](const RunResult& r) { return dial_share(r); });
     row("dials after warm-up (first 10%)", [&](const RunResult& r) { return num(r.usage.dials_after_warmup); });

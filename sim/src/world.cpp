@@ -888,6 +888,7 @@ void World::on_attempt_failed(std::uint32_t req, std::uint32_t attempt) {
 // fresh one, which would loop) and the request is replayable (RT3: idempotent, no body).
 void World::retry_or_fail(std::uint32_t req, bool reused, Outcome cause) {
     Request& r = requests_[req];
+    ++result_.faults.attempts_failed;
     if (reused && r.idempotent) {
         ++result_.faults.retries;
         ++r.attempt;

@@ -48,6 +48,7 @@ struct FaultCounts {
     std::uint64_t late_dials = 0;             // a dial finished with no request of its key waiting
     std::uint64_t timer_stop_false_in_flight = 0;   // stop/reset returned false, callback in flight
     std::uint64_t timer_stale_callbacks = 0;        // a callback ran after its timer was stopped/reset
+    std::uint64_t attempts_failed = 0;        // attempts that failed on a conn (EOF, reset, died before use), retried or not
     std::uint64_t retries = 0;                // RT2 retries on a reused conn
     std::uint64_t died_after_delivery = 0;    // delivered conn closed before the request took it
     std::uint64_t close_idle_calls = 0;

@@ -522,6 +522,32 @@ TEST(SimWhatif, NatBreaksRequestsUnlessIdleTimeoutIsBelowIt) {
     EXPECT_EQ(failed.second, "0") << c.out;
 }
 
+// Go's retry rule hides a fault from the failure count: with GETs (whatif's default) a
+// request reset by the middlebox on a reused conn is retried on a new conn (RT2) and
+// succeeds, so nothing fails, and only the attempts-failed and retries rows show what the
+// middlebox costs. IdleConnTimeout below the middlebox's timeout removes that cost too. The
+// header says what max-idle-per-host=0 means.
+TEST(SimWhatif, RetriesShowTheCostThatGetsHide) {
+    const Cli c = run_cli({"whatif", "--clients", "1", "--think-ms", "40000", "--duration-ms", "3600000", "--nat-idle-ms",
+                           "60000", "--compare", "idle-timeout-ms=50000"});
+    ASSERT_EQ(c.rc, 0) << c.out << c.err;
+    EXPECT_NE(c.out.find("\n  max-idle-per-host=0 means Go's default of 2 idle conns per host"), std::string::npos) << c.out;
+    EXPECT_EQ(whatif_row(c.out, "  failed"), std::make_pair(std::string("0"), std::string("0"))) << c.out;
+    const auto attempts = whatif_row(c.out, "attempts failed on a conn");
+    const auto retries = whatif_row(c.out, "retries (RT2)");
+    ASSERT_FALSE(retries.first.empty()) << c.out;
+    EXPECT_GT(std::stoll(retries.first), 0) << c.out;
+    EXPECT_EQ(attempts.first, retries.first) << c.out;  // every one was on a reused conn, and a GET
+    EXPECT_EQ(attempts.second, "0") << c.out;
+    EXPECT_EQ(retries.second, "0") << c.out;
+    // POSTs are not retried: every attempt that fails on a conn fails its request.
+    const Cli posts = run_cli({"whatif", "--clients", "1", "--think-ms", "40000", "--duration-ms", "3600000",
+                               "--nat-idle-ms", "60000", "--idempotent-pct", "0"});
+    ASSERT_EQ(posts.rc, 0) << posts.out << posts.err;
+    EXPECT_EQ(whatif_row(posts.out, "retries (RT2)").first, "0") << posts.out;
+    EXPECT_EQ(whatif_row(posts.out, "attempts failed on a conn").first, whatif_row(posts.out, "  failed").first) << posts.out;
+}
+
 // Reads one row of a whatif --sweep grid: the cells after the row label `row` in the grid
 // titled `title` ("dial share (dials / get_conn), base"). Percent signs are dropped.
 std::vector<double> sweep_row(const std::string& out, const std::string& title, const std::string& row) {
