@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <set>
 #include <system_error>
 #include <tuple>
 
@@ -1815,9 +1816,11 @@ int replay_main(const std::string& repro, std::ostream& out, std::ostream& err) 
 
 }  // namespace
 
-int check_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, CheckPathHook hook) {
+int check_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, CheckPathHook hook,
+               const std::string& tool) {
     CheckOptions o;
     std::optional<std::string> replay_string;
+    std::set<std::string> seen;  // each flag at most once: a repeat would be silently last-wins
     for (std::size_t i = 1; i < args.size(); ++i) {
         const std::string& a = args[i];
         if (a == "--help" || a == "-h") {
@@ -1826,6 +1829,10 @@ int check_main(const std::vector<std::string>& args, std::ostream& out, std::ost
         }
         if (a.rfind("--", 0) != 0) {
             err << "connpool-sim: check: unexpected argument '" << a << "' (flags start with --)\n";
+            return 2;
+        }
+        if (!seen.insert(a).second) {
+            err << "connpool-sim: check: flag " << a << " given twice\n";
             return 2;
         }
         const std::string name = a.substr(2);
@@ -1839,7 +1846,7 @@ int check_main(const std::vector<std::string>& args, std::ostream& out, std::ost
             (void)set_check_option(o, name, "1");
             continue;
         }
-        if (i + 1 >= args.size()) {
+        if (i + 1 >= args.size() || args[i + 1].rfind("--", 0) == 0) {  // a value never starts with --
             err << "connpool-sim: check: flag " << a << " needs a value\n";
             return 2;
         }
@@ -1881,7 +1888,7 @@ int check_main(const std::vector<std::string>& args, std::ostream& out, std::ost
         out << "counterexample (shortest: the search is breadth first):\n";
         std::string error;
         (void)replay_check_path(o, r.counterexample, out, error);
-        out << "replay: connpool-sim check --replay '" << encode_check_repro(o, r.counterexample) << "'\n";
+        out << "replay: " << tool << " check --replay '" << encode_check_repro(o, r.counterexample) << "'\n";
         return 1;
     }
     if (r.state_limit_hit) {

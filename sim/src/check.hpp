@@ -116,7 +116,9 @@ std::optional<std::string> replay_check_path(const CheckOptions& options, const 
                                              std::ostream& out, std::string& error);
 
 /// `connpool-sim check ...` (args[0] is "check"). Exit codes: 0 no violation, 1 a
-/// violation (or a replayed path that fails), 2 bad input.
-int check_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, CheckPathHook hook);
+/// violation (or a replayed path that fails), 2 bad input. `tool` is the program name the
+/// replay line prints ("<tool> check --replay '...'"), as for cli_main.
+int check_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, CheckPathHook hook,
+               const std::string& tool = "connpool-sim");
 
 }  // namespace connpool::sim

@@ -12,7 +12,9 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
+#include <tuple>
 #include <utility>
 
 #include "check.hpp"
@@ -35,7 +37,23 @@ const char* const usage =
     "       connpool-sim check [--keys N] [--requests N] [--depth N] ...   (bounded exhaustive model checker;\n"
     "                          connpool-sim check --help lists its flags; replay with check --replay 'cpc1,...')\n"
     "Each explore seed draws its own pool config, workload and faults (swarm testing) unless\n"
-    "--no-swarm is given; any --<option> fixes that value for every seed.\n";
+    "--no-swarm is given; any --<option> fixes that value for every seed.\n"
+    "A flag's value is the next argument (--seeds 5, not --seeds=5), and each flag is given at most\n"
+    "once (whatif's --sweep: up to twice, on two options).\n";
+
+// Each flag at most once: a repeated flag would otherwise be silently last-wins.
+bool first_time(std::set<std::string>& seen, const std::string& flag, std::ostream& err) {
+    if (seen.insert(flag).second) return true;
+    err << "connpool-sim: flag " << flag << " given twice\n";
+    return false;
+}
+
+// A flag's value is the next argument; one that starts with -- is the next flag, not a value.
+bool value_follows(const std::vector<std::string>& args, std::size_t i, std::ostream& err) {
+    if (i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0) return true;
+    err << "connpool-sim: flag " << args[i] << " needs a value\n";
+    return false;
+}
 
 std::optional<std::uint64_t> parse_u64(const std::string& s) {
     if (s.empty() || s.size() > 20) return std::nullopt;
@@ -115,6 +133,7 @@ struct Failure {
     std::uint64_t seed = 0;
     std::string message;
     std::string repro;
+    std::string tool;  // merge only: the tool that found it (explore prints its own name)
 };
 
 // What a set of runs adds up to. Workers each keep one and they are summed at the end.
@@ -184,7 +203,7 @@ std::optional<Failure> run_seed(const ExplorePlan& plan, std::uint64_t seed, Tot
         }
     }
     if (failure.empty()) return std::nullopt;
-    return Failure{seed, failure, repro};
+    return Failure{seed, failure, repro, {}};
 }
 
 std::string json_escape(const std::string& s) {
@@ -202,9 +221,12 @@ std::string json_escape(const std::string& s) {
     return o;
 }
 
-// One JSON line per explore invocation, for `merge` (docs/SIMULATOR.md, scale-out).
-std::string summary_json(const ExplorePlan& plan, const Totals& t, const std::vector<Failure>& failures, double wall) {
-    std::string j = "{\"format\":\"connpool-sim-summary-1\",\"from\":" + std::to_string(plan.from) +
+// One JSON line per explore invocation, for `merge` (docs/SIMULATOR.md, scale-out). `tool`
+// is the program that found the failures and replays them (merge prints "<tool> replay").
+std::string summary_json(const ExplorePlan& plan, const Totals& t, const std::vector<Failure>& failures, double wall,
+                         const std::string& tool) {
+    std::string j = "{\"format\":\"connpool-sim-summary-1\",\"tool\":\"" + json_escape(tool) +
+                    "\",\"from\":" + std::to_string(plan.from) +
                     ",\"seeds\":" + std::to_string(plan.seeds) + ",\"shard\":" + std::to_string(plan.shard) +
                     ",\"shards\":" + std::to_string(plan.shards) + ",\"runs\":" + std::to_string(t.runs) +
                     ",\"events\":" + std::to_string(t.events) + ",\"requests\":" + std::to_string(t.requests) +
@@ -218,14 +240,17 @@ std::string summary_json(const ExplorePlan& plan, const Totals& t, const std::ve
     return j;
 }
 
-int explore(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, RunStartHook hook) {
+int explore(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, RunStartHook hook,
+            const std::string& tool) {
     ExplorePlan plan;
     bool seeds_given = false;
     std::uint64_t jobs = 1;
     std::string json_path;
     Options probe;  // defaults with the overrides applied: checks every flag once, up front
+    std::set<std::string> seen;
     for (std::size_t i = 1; i < args.size(); ++i) {
         const std::string& a = args[i];
+        if (a.rfind("--", 0) == 0 && !first_time(seen, a, err)) return 2;
         if (a == "--check-determinism") {
             plan.determinism = true;
             continue;
@@ -238,10 +263,7 @@ int explore(const std::vector<std::string>& args, std::ostream& out, std::ostrea
             err << "connpool-sim: unexpected argument '" << a << "' (flags start with --)\n";
             return 2;
         }
-        if (i + 1 >= args.size()) {
-            err << "connpool-sim: flag " << a << " needs a value\n";
-            return 2;
-        }
+        if (!value_follows(args, i, err)) return 2;
         const std::string name = a.substr(2);
         const std::string& value = args[++i];
         if (name == "seeds" || name == "from" || name == "jobs") {
@@ -303,11 +325,16 @@ int explore(const std::vector<std::string>& args, std::ostream& out, std::ostrea
         err << "connpool-sim: " << *e << '\n';
         return 2;
     }
+    // --summary-json FILE holds one summary: the line is written to FILE.tmp and renamed over
+    // FILE at the end, so a shard that is run again (a retried pod or array task) replaces
+    // its summary instead of adding a second one, and one that dies midway leaves the last
+    // complete summary in place. Opening it now refuses an unwritable path before any run.
+    const std::string json_tmp = json_path + ".tmp";
     std::FILE* json = nullptr;
     if (!json_path.empty()) {
-        json = std::fopen(json_path.c_str(), "a");
+        json = std::fopen(json_tmp.c_str(), "w");
         if (json == nullptr) {
-            err << "connpool-sim: cannot open --summary-json file '" << json_path << "'\n";
+            err << "connpool-sim: cannot write --summary-json file '" << json_tmp << "'\n";
             return 2;
         }
     }
@@ -376,7 +403,10 @@ int explore(const std::vector<std::string>& args, std::ostream& out, std::ostrea
         std::sort(failures.begin(), failures.end(), [](const Failure& x, const Failure& y) { return x.seed < y.seed; });
     }
     if (!invalid.empty()) {
-        if (json != nullptr) std::fclose(json);
+        if (json != nullptr) {
+            std::fclose(json);
+            std::remove(json_tmp.c_str());
+        }
         err << "connpool-sim: " << invalid << '\n';
         return 2;
     }
@@ -384,7 +414,7 @@ int explore(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     const double w = wall > 1e-9 ? wall : 1e-9;
     for (const Failure& f : failures) {
         out << "FAIL seed " << f.seed << ": " << f.message << '\n';
-        out << "connpool-sim replay " << f.repro << '\n';
+        out << tool << " replay " << f.repro << '\n';
     }
     out << "seeds run: " << totals.runs << (plan.determinism ? " (each twice)" : "") << '\n';
     out << "failures: " << failures.size() << '\n';
@@ -400,9 +430,13 @@ int explore(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     out << "\nraces resolved by the scheduler: " << totals.races << '\n';
     print_faults(totals.faults, out);
     if (json != nullptr) {
-        const std::string line = summary_json(plan, totals, failures, wall);
-        std::fputs(line.c_str(), json);
-        std::fclose(json);
+        const std::string line = summary_json(plan, totals, failures, wall, tool);
+        const bool written = std::fputs(line.c_str(), json) >= 0;
+        if (std::fclose(json) != 0 || !written || std::rename(json_tmp.c_str(), json_path.c_str()) != 0) {
+            std::remove(json_tmp.c_str());
+            err << "connpool-sim: cannot write --summary-json file '" << json_path << "'\n";
+            return 2;
+        }
     }
     return failures.empty() ? 0 : 1;
 }
@@ -429,13 +463,35 @@ std::optional<std::string> json_field(const std::string& line, const std::string
     return v;
 }
 
+// A field read by json_field as an unsigned integer: false when absent or not one.
+bool u64_of(const std::optional<std::string>& field, std::uint64_t& v) {
+    if (!field) return false;
+    const auto parsed = parse_u64(*field);
+    if (!parsed) return false;
+    v = *parsed;
+    return true;
+}
+
 int merge(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
     if (args.size() < 2) {
         err << "connpool-sim: merge needs one or more summary files written by explore --summary-json\n";
         return 2;
     }
-    // (from, seeds, shards) -> shards seen; a campaign is complete when every shard came in once.
-    std::map<std::string, std::vector<std::uint64_t>> campaigns;
+    // A campaign is one seed range split into shards, run by one tool; it is complete when
+    // every shard came in once. Campaign -> shards seen.
+    struct Campaign {
+        std::string tool;
+        std::uint64_t from = 0, seeds = 0, shards = 0;
+        bool operator<(const Campaign& o) const {
+            return std::tie(tool, from, seeds, shards) < std::tie(o.tool, o.from, o.seeds, o.shards);
+        }
+        // "seeds 0..9" (and the tool, when it is not the normal one), as explore prints it.
+        std::string name() const {
+            return "seeds " + std::to_string(from) + ".." + std::to_string(from + seeds - 1) +
+                   (tool == default_tool ? "" : " (" + tool + ")");
+        }
+    };
+    std::map<Campaign, std::vector<std::uint64_t>> campaigns;
     std::uint64_t runs = 0, events = 0, lines = 0;
     double simulated = 0, wall = 0;
     std::vector<Failure> failures;
@@ -459,14 +515,18 @@ int merge(const std::vector<std::string>& args, std::ostream& out, std::ostream&
             const auto shard = json_field(line, "shard"), shards = json_field(line, "shards");
             const auto r = json_field(line, "runs"), e = json_field(line, "events");
             const auto sim = json_field(line, "simulated_s"), w = json_field(line, "wall_s");
-            if (!format || *format != "connpool-sim-summary-1" || !from || !seeds || !shard || !shards || !r || !e ||
-                !sim || !w || !parse_u64(*shard) || !parse_u64(*r) || !parse_u64(*e) || line.back() != '}') {
+            // Summaries written before the tool was recorded came from connpool-sim.
+            const std::string line_tool = json_field(line, "tool").value_or(default_tool);
+            std::uint64_t from_v = 0, seeds_v = 0, shard_v = 0, shards_v = 0;
+            if (!format || *format != "connpool-sim-summary-1" || !u64_of(from, from_v) || !u64_of(seeds, seeds_v) ||
+                seeds_v == 0 || !u64_of(shard, shard_v) || !u64_of(shards, shards_v) || shard_v >= shards_v || !r || !e ||
+                !sim || !w || !parse_u64(*r) || !parse_u64(*e) || line.back() != '}') {
                 std::fclose(in);
                 err << "connpool-sim: merge: " << args[f] << ":" << line_no << " is not an explore summary line\n";
                 return 2;
             }
             ++lines;
-            campaigns[*from + ".." + *seeds + "/" + *shards].push_back(*parse_u64(*shard));
+            campaigns[Campaign{line_tool, from_v, seeds_v, shards_v}].push_back(shard_v);
             runs += *parse_u64(*r);
             events += *parse_u64(*e);
             simulated += std::strtod(sim->c_str(), nullptr);
@@ -480,30 +540,33 @@ int merge(const std::vector<std::string>& args, std::ostream& out, std::ostream&
                     err << "connpool-sim: merge: " << args[f] << ":" << line_no << " has a malformed failure entry\n";
                     return 2;
                 }
-                failures.push_back(Failure{*parse_u64(*seed), *message, *repro});
+                failures.push_back(Failure{*parse_u64(*seed), *message, *repro, line_tool});
             }
         }
         std::fclose(in);
     }
     for (auto& [campaign, shards_seen] : campaigns) {
         std::sort(shards_seen.begin(), shards_seen.end());
-        const std::uint64_t n = *parse_u64(campaign.substr(campaign.find('/') + 1));
-        for (std::uint64_t k = 0; k < shards_seen.size(); ++k) {
-            if (k > 0 && shards_seen[k] == shards_seen[k - 1]) {
-                err << "connpool-sim: merge: campaign " << campaign << " has shard " << shards_seen[k] << " twice\n";
+        const std::uint64_t n = campaign.shards;
+        for (std::uint64_t k = 1; k < shards_seen.size(); ++k) {
+            if (shards_seen[k] == shards_seen[k - 1]) {
+                err << "connpool-sim: merge: " << campaign.name() << ", shard " << shards_seen[k] << "/" << n
+                    << " is in two summaries (give each shard's file once)\n";
                 return 2;
             }
         }
         if (shards_seen.size() != n) {
-            err << "connpool-sim: merge: campaign seeds " << campaign << " has " << shards_seen.size() << " of " << n
-                << " shards\n";
+            std::uint64_t missing = 0;  // the first shard not seen; shards_seen is sorted, distinct, each < n
+            while (missing < shards_seen.size() && shards_seen[missing] == missing) ++missing;
+            err << "connpool-sim: merge: " << campaign.name() << ", shard " << missing << "/" << n << " is missing ("
+                << shards_seen.size() << " of " << n << " shards present)\n";
             return 2;
         }
     }
     std::sort(failures.begin(), failures.end(), [](const Failure& x, const Failure& y) { return x.seed < y.seed; });
     for (const Failure& f : failures) {
         out << "FAIL seed " << f.seed << ": " << f.message << '\n';
-        out << "connpool-sim replay " << f.repro << '\n';
+        out << f.tool << " replay " << f.repro << '\n';
     }
     out << "merged: " << lines << " summaries, " << campaigns.size() << " campaign(s), every shard present\n";
     out << "seeds run: " << runs << '\n';
@@ -517,14 +580,13 @@ int replay(const std::vector<std::string>& args, std::ostream& out, std::ostream
     bool summary_only = false;
     std::optional<std::string> repro;
     std::string json_path;
+    std::set<std::string> seen;
     for (std::size_t i = 1; i < args.size(); ++i) {
+        if (args[i].rfind("--", 0) == 0 && !first_time(seen, args[i], err)) return 2;
         if (args[i] == "--summary") {
             summary_only = true;
         } else if (args[i] == "--trace-json") {
-            if (i + 1 >= args.size()) {
-                err << "connpool-sim: --trace-json needs a file name\n";
-                return 2;
-            }
+            if (!value_follows(args, i, err)) return 2;
             json_path = args[++i];
         } else if (args[i].rfind("--", 0) == 0) {
             err << "connpool-sim: unknown replay flag '" << args[i] << "'\n";
@@ -630,7 +692,7 @@ std::optional<std::string> parse_sweep(const std::string& spec, SweepAxis& axis)
 // two axes), the same under every combination of the swept values, reported as grids of
 // dial share and requests per dialed conn. No faults unless asked for; defaults are a busy
 // single host: 100 clients, 20 ms responses, 10 ms think time, 60 s.
-int whatif(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+int whatif(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, const std::string& tool) {
     Options base;
     base.seed = 1;
     base.clients = 100;
@@ -646,16 +708,19 @@ int whatif(const std::vector<std::string>& args, std::ostream& out, std::ostream
     std::uint64_t jobs = 1;
     std::vector<SweepAxis> axes;
     std::vector<std::string> set_names;  // options given as --<option>
+    std::set<std::string> seen;          // every flag but --sweep, which names its option
     for (std::size_t i = 1; i < args.size(); ++i) {
         const std::string& a = args[i];
-        if (a.rfind("--", 0) != 0 || i + 1 >= args.size()) {
+        if (a.rfind("--", 0) != 0) {
             err << "connpool-sim: whatif: expected --<option> VALUE, got '" << a << "'\n";
             return 2;
         }
+        if (a != "--sweep" && !first_time(seen, a, err)) return 2;
+        if (!value_follows(args, i, err)) return 2;
         const std::string name = a.substr(2);
         const std::string& value = args[++i];
         if (name == "compare") {
-            if (compare_given || value.empty()) {
+            if (value.empty()) {
                 err << "connpool-sim: whatif: --compare takes one non-empty \"name=value,...\" list\n";
                 return 2;
             }
@@ -712,6 +777,10 @@ int whatif(const std::vector<std::string>& args, std::ostream& out, std::ostream
             }
             if (auto e = set_option(other, item.substr(0, eq), item.substr(eq + 1))) {
                 err << "connpool-sim: --compare: " << *e << '\n';
+                return 2;
+            }
+            if (std::find(compare_names.begin(), compare_names.end(), item.substr(0, eq)) != compare_names.end()) {
+                err << "connpool-sim: --compare sets " << item.substr(0, eq) << " twice\n";
                 return 2;
             }
             compare_names.push_back(item.substr(0, eq));
@@ -789,7 +858,7 @@ int whatif(const std::vector<std::string>& args, std::ostream& out, std::ostream
         int rc = 0;
         for (std::size_t i = 0; i < results.size(); ++i) {
             if (results[i].ok) continue;
-            out << "FAILED: " << results[i].failure << "\nconnpool-sim replay " << encode_repro(cells[i]) << '\n';
+            out << "FAILED: " << results[i].failure << '\n' << tool << " replay " << encode_repro(cells[i]) << '\n';
             rc = 1;
         }
         out << "checks: " << (rc == 0 ? "passed" : "FAILED") << " in all " << results.size() << " runs\n";
@@ -852,8 +921,8 @@ int whatif(const std::vector<std::string>& args, std::ostream& out, std::ostream
     row("wait for conn p50 (us)", [&](const RunResult& r) { return std::to_string(r.usage.wait_p50_us); });
     row("wait for conn p99 (us)", [&](const RunResult& r) { return std::to_string(r.usage.wait_p99_us); });
     row("checks", [&](const RunResult& r) { return std::string(r.ok ? "passed" : "FAILED"); });
-    for (const RunResult& r : results) {
-        if (!r.ok) out << "FAILED: " << r.failure << '\n';
+    for (std::size_t i = 0; i < results.size(); ++i) {
+        if (!results[i].ok) out << "FAILED: " << results[i].failure << '\n' << tool << " replay " << encode_repro(configs[i]) << '\n';
     }
     for (const RunResult& r : results) {
         if (!r.ok) return 1;
@@ -867,16 +936,19 @@ int repro(const std::vector<std::string>& args, std::ostream& out, std::ostream&
     std::uint64_t seed = 0;
     bool use_swarm = true;
     std::vector<std::pair<std::string, std::string>> overrides;
+    std::set<std::string> seen;
     for (std::size_t i = 1; i < args.size(); ++i) {
         const std::string& a = args[i];
+        if (a.rfind("--", 0) == 0 && !first_time(seen, a, err)) return 2;
         if (a == "--no-swarm") {
             use_swarm = false;
             continue;
         }
-        if (a.rfind("--", 0) != 0 || i + 1 >= args.size()) {
+        if (a.rfind("--", 0) != 0) {
             err << "connpool-sim: repro: expected --<option> VALUE, got '" << a << "'\n";
             return 2;
         }
+        if (!value_follows(args, i, err)) return 2;
         const std::string name = a.substr(2);
         const std::string& value = args[++i];
         if (name == "seed") {
@@ -908,22 +980,34 @@ int repro(const std::vector<std::string>& args, std::ostream& out, std::ostream&
 
 }  // namespace
 
-int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, RunStartHook hook) {
+int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, RunStartHook hook,
+             const std::string& tool) {
     if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
         (args.empty() ? err : out) << usage;
         return args.empty() ? 2 : 0;
     }
-    if (args[0] == "explore") return explore(args, out, err, hook);
-    if (args[0] == "check") return check_main(args, out, err, hook);
+    // A flag's value is the next argument. No value starts with --, so --name=value is
+    // always this mistake (and never a value: --compare "a=5" is two arguments).
+    for (std::size_t i = 1; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        const auto eq = a.find('=');
+        if (a.rfind("--", 0) == 0 && eq != std::string::npos) {
+            err << "connpool-sim: write " << a.substr(0, eq) << " " << a.substr(eq + 1) << ", not " << a
+                << " (a flag's value is the next argument)\n";
+            return 2;
+        }
+    }
+    if (args[0] == "explore") return explore(args, out, err, hook, tool);
+    if (args[0] == "check") return check_main(args, out, err, hook, tool);
     // A check replay string (cpc1,...) replays through the checker, so the line the abort
     // handler prints (connpool-sim replay <repro>) works for both tools.
     if (args[0] == "replay" && args.size() == 2 && args[1].rfind("cpc1,", 0) == 0) {
-        return check_main({"check", "--replay", args[1]}, out, err, hook);
+        return check_main({"check", "--replay", args[1]}, out, err, hook, tool);
     }
     if (args[0] == "replay") return replay(args, out, err, hook);
     if (args[0] == "repro") return repro(args, out, err);
     if (args[0] == "merge") return merge(args, out, err);
-    if (args[0] == "whatif") return whatif(args, out, err);
+    if (args[0] == "whatif") return whatif(args, out, err, tool);
     if (args[0] == "options") {
         const std::string repro = encode_repro(Options{});
         out << "options, with their defaults (explore draws them per seed unless given; --seed is for repro):\n";

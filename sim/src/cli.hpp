@@ -16,7 +16,14 @@ namespace connpool::sim {
 /// (connpool: fatal) can still print the line that replays it.
 using RunStartHook = void (*)(const std::string& repro);
 
+/// The name of the normal tool. A test-only tool built against a mutated core
+/// (sim/meson.build) passes its own name, so every replay line it prints names the binary
+/// that reproduces the failure ("connpool-sim-mutant-NAME replay cps1,...").
+inline constexpr const char* default_tool = "connpool-sim";
+
+/// Runs one command. `tool` is the program name that replay lines print ("<tool> replay
+/// <repro>", "<tool> check --replay ..."); error messages keep the "connpool-sim:" prefix.
 int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
-             RunStartHook on_run_start = nullptr);
+             RunStartHook on_run_start = nullptr, const std::string& tool = default_tool);
 
 }  // namespace connpool::sim

@@ -1,5 +1,9 @@
 // connpool-sim entry point. If the pool core stops the program (connpool: fatal, which
 // aborts), the SIGABRT handler still prints the line that replays the run in progress.
+//
+// CONNPOOL_SIM_TOOL is the program name that replay lines print. sim/meson.build compiles
+// this file again for each test-only tool built against a mutated core, with the tool's own
+// name, so that its replay lines name the binary that reproduces the failure.
 #include <csignal>
 #include <cstring>
 #include <iostream>
@@ -13,7 +17,14 @@
 
 #include "cli.hpp"
 
+#ifndef CONNPOOL_SIM_TOOL
+#define CONNPOOL_SIM_TOOL "connpool-sim"
+#endif
+
 namespace {
+
+constexpr char tool[] = CONNPOOL_SIM_TOOL;
+constexpr char abort_head[] = "\nconnpool-sim: the run aborted (see the error above); replay it with:\n" CONNPOOL_SIM_TOOL " replay ";
 
 // Per thread: with explore --jobs, the aborting thread prints its own run.
 thread_local char current_repro[4096];
@@ -25,9 +36,8 @@ void remember(const std::string& repro) {
 }
 
 extern "C" void on_abort(int) {
-    static const char head[] = "\nconnpool-sim: the run aborted (see the error above); replay it with:\nconnpool-sim replay ";
     if (current_repro_len != 0) {
-        ssize_t ignored = write(2, head, sizeof head - 1);
+        ssize_t ignored = write(2, abort_head, sizeof abort_head - 1);
         ignored = write(2, current_repro, current_repro_len);
         ignored = write(2, "\n", 1);
         (void)ignored;
@@ -49,7 +59,7 @@ int main(int argc, char** argv) {
     mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);
 #endif
     std::vector<std::string> args(argv + 1, argv + argc);
-    const int rc = connpool::sim::cli_main(args, std::cout, std::cerr, remember);
+    const int rc = connpool::sim::cli_main(args, std::cout, std::cerr, remember, tool);
     std::cout.flush();
     return rc;
 }

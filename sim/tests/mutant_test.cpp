@@ -4,9 +4,10 @@
 //   CONNPOOL_SIM                    the normal tool
 //   CONNPOOL_SIM_MUTANTS            the mutant names, comma-separated
 //   CONNPOOL_SIM_MUTANT_<NAME>      the tool built with that mutant
-// For each mutant, explore must fail and print a replay line; replay of that line with the
-// same tool must fail with the same check; and the healthy core must pass the same run, so
-// the failure is the core's, not the world's.
+// For each mutant, explore must fail and print a replay line that names the tool itself
+// (connpool-sim-mutant-NAME replay ..., since the healthy connpool-sim would pass the run);
+// replay of that line with the same tool must fail with the same check; and the healthy core
+// must pass the same run, so the failure is the core's, not the world's.
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
@@ -38,6 +39,11 @@ Outcome run(const std::string& command) {
 std::string env(const std::string& name) {
     const char* v = std::getenv(name.c_str());
     return v == nullptr ? std::string() : std::string(v);
+}
+
+std::string dashed(std::string s) {
+    for (char& ch : s) ch = ch == '_' ? '-' : ch;
+    return s;
 }
 
 std::string upper(std::string s) {
@@ -88,7 +94,8 @@ TEST(SimMutantCore, ExploreFindsItAndReplayReproducesIt) {
         ASSERT_LT(colon, eol) << found.out;
         const std::string message = found.out.substr(colon + 2, eol - colon - 2);
         EXPECT_NE(message.find(e->message), std::string::npos) << message;
-        const std::string prefix = "connpool-sim replay ";
+        const std::string prefix = tool.substr(tool.rfind('/') + 1) + " replay ";
+        EXPECT_EQ(prefix, "connpool-sim-mutant-" + dashed(name) + " replay ");
         ASSERT_EQ(found.out.compare(eol + 1, prefix.size(), prefix), 0) << found.out;
         const std::string repro = found.out.substr(eol + 1 + prefix.size(), found.out.find('\n', eol + 1) - eol - 1 - prefix.size());
         ASSERT_EQ(repro.rfind("cps1,", 0), 0u) << repro;

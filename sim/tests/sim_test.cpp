@@ -25,10 +25,10 @@ struct Cli {
     std::string out, err;
 };
 
-Cli run_cli(std::vector<std::string> args) {
+Cli run_cli(std::vector<std::string> args, const std::string& tool = default_tool) {
     std::ostringstream out, err;
     Cli c;
-    c.rc = cli_main(args, out, err);
+    c.rc = cli_main(args, out, err, nullptr, tool);
     c.out = out.str();
     c.err = err.str();
     return c;
@@ -444,6 +444,25 @@ TEST(SimCli, BadInputExitsTwoWithOneLine) {
         {"replay", good.substr(0, good.size() - 5)},
         {"replay", good.substr(0, good.size() / 2)},
         {"replay", good, "--bogus"},
+        // A repeated flag is refused, not last-wins.
+        {"explore", "--seeds", "10", "--seeds", "20"},
+        {"explore", "--seeds", "3", "--clients", "3", "--clients", "4"},
+        {"explore", "--seeds", "3", "--no-swarm", "--no-swarm"},
+        {"whatif", "--jobs", "2", "--jobs", "2"},
+        {"whatif", "--clients", "3", "--clients", "3"},
+        {"whatif", "--compare", "clients=5,clients=6"},
+        {"repro", "--seed", "1", "--seed", "2"},
+        {"replay", good, "--summary", "--summary"},
+        {"replay", good, "--trace-json", "a.json", "--trace-json", "b.json"},
+        {"check", "--keys", "1", "--keys", "2"},
+        // A flag's value is the next argument; the next flag is not a value.
+        {"explore", "--seeds=5"},
+        {"whatif", "--compare=clients=5"},
+        {"explore", "--seeds", "--jobs", "2"},
+        {"whatif", "--compare", "--clients", "5"},
+        {"repro", "--clients", "--no-swarm"},
+        {"replay", good, "--trace-json", "--summary"},
+        {"check", "--keys", "--cancel"},
     };
     for (const auto& args : bad) {
         const Cli c = run_cli(args);
@@ -457,8 +476,73 @@ TEST(SimCli, BadInputExitsTwoWithOneLine) {
     }
 }
 
+// Every replay line names the tool that printed it, so the test-only tools built against a
+// mutated core (sim/meson.build) print a line that reproduces their failure, while
+// connpool-sim's own lines stay "connpool-sim replay ...": explore, whatif (table and
+// sweep), check, and merge of the summaries a tool wrote.
+TEST(SimCli, ReplayLinesNameTheTool) {
+    const std::string tool = "connpool-sim-mutant-some-bug";
+    auto replay_lines = [](const std::string& out, const std::string& head) {
+        std::size_t n = 0;
+        for (std::size_t at = out.find(head); at != std::string::npos; at = out.find(head, at + 1)) {
+            n += at == 0 || out[at - 1] == '\n' ? 1 : 0;
+        }
+        return n;
+    };
+    const Cli normal = run_cli({"explore", "--seeds", "20", "--bug", "double-lease"});
+    ASSERT_EQ(normal.rc, 1) << normal.err;
+    const std::size_t failures = replay_lines(normal.out, "connpool-sim replay cps1,");
+    EXPECT_GT(failures, 0u) << normal.out;
+    const Cli mutant = run_cli({"explore", "--seeds", "20", "--bug", "double-lease"}, tool);
+    ASSERT_EQ(mutant.rc, 1) << mutant.err;
+    EXPECT_EQ(replay_lines(mutant.out, tool + " replay cps1,"), failures) << mutant.out;
+    EXPECT_EQ(replay_lines(mutant.out, "connpool-sim replay "), 0u) << mutant.out;
+
+    const Cli table = run_cli({"whatif", "--clients", "10", "--duration-ms", "2000", "--bug", "double-lease"}, tool);
+    ASSERT_EQ(table.rc, 1) << table.out << table.err;
+    EXPECT_EQ(replay_lines(table.out, tool + " replay cps1,"), 1u) << table.out;
+    const Cli sweep = run_cli({"whatif", "--clients", "10", "--duration-ms", "2000", "--bug", "double-lease", "--sweep",
+                               "think-ms=1,2"}, tool);
+    ASSERT_EQ(sweep.rc, 1) << sweep.out << sweep.err;
+    EXPECT_EQ(replay_lines(sweep.out, tool + " replay cps1,"), 2u) << sweep.out;
+
+    const Cli check = run_cli({"check", "--bug", "double-lease", "--keys", "1", "--requests", "2", "--conns", "2"}, tool);
+    ASSERT_EQ(check.rc, 1) << check.err;
+    EXPECT_NE(check.out.find("\nreplay: " + tool + " check --replay 'cpc1,"), std::string::npos) << check.out;
+
+    const std::string file = ::testing::TempDir() + "/connpool_sim_tool_summary.jsonl";
+    const Cli shard = run_cli({"explore", "--seeds", "20", "--bug", "double-lease", "--summary-json", file}, tool);
+    ASSERT_EQ(shard.rc, 1) << shard.err;
+    const Cli merged = run_cli({"merge", file});
+    EXPECT_EQ(merged.rc, 1) << merged.err;
+    EXPECT_EQ(replay_lines(merged.out, tool + " replay cps1,"), failures) << merged.out;
+    std::remove(file.c_str());
+}
+
+// The messages of the CLI's refusals name the mistake and the form that works.
+TEST(SimCli, RepeatedFlagsAndMissingValuesAreNamed) {
+    auto err_of = [](std::vector<std::string> args) {
+        const Cli c = run_cli(std::move(args));
+        EXPECT_EQ(c.rc, 2);
+        return c.err;
+    };
+    EXPECT_EQ(err_of({"explore", "--seeds", "10", "--seeds", "20"}), "connpool-sim: flag --seeds given twice\n");
+    EXPECT_EQ(err_of({"explore", "--seeds=5"}),
+              "connpool-sim: write --seeds 5, not --seeds=5 (a flag's value is the next argument)\n");
+    EXPECT_EQ(err_of({"whatif", "--compare", "clients=5,clients=6"}), "connpool-sim: --compare sets clients twice\n");
+    EXPECT_EQ(err_of({"whatif", "--compare", "--clients", "5"}), "connpool-sim: flag --compare needs a value\n");
+    EXPECT_EQ(err_of({"whatif", "--compare", "clients=5", "--compare", "clients=6"}),
+              "connpool-sim: flag --compare given twice\n");
+    // Two --sweep flags on two options are the two axes of a grid, not a repeat.
+    const Cli grid = run_cli({"whatif", "--clients", "2", "--duration-ms", "200", "--sweep", "think-ms=1,2", "--sweep",
+                              "resp-ms=5,10"});
+    EXPECT_EQ(grid.rc, 0) << grid.err;
+}
+
 // Shards interleave over the seed range: together they run every seed once, and merge
-// reports the same failures as one unsharded campaign. A missing or repeated shard is an error.
+// reports the same failures as one unsharded campaign. A missing or repeated shard is an
+// error that names the seed range and the shard; running a shard again into the same
+// --summary-json file (a retried pod or array task) replaces its summary.
 TEST(SimCli, ShardsCoverTheRangeAndMerge) {
     const std::string dir = ::testing::TempDir();
     std::vector<std::string> files;
@@ -482,9 +566,31 @@ TEST(SimCli, ShardsCoverTheRangeAndMerge) {
     };
     EXPECT_FALSE(fails(whole.out).empty());
     EXPECT_EQ(fails(merged.out), fails(whole.out));
-    EXPECT_EQ(run_cli({"merge", files[0], files[1]}).rc, 2);
-    EXPECT_EQ(run_cli({"merge", files[0], files[1], files[1], files[2]}).rc, 2);
-    for (const auto& f : files) std::remove(f.c_str());
+    const Cli missing = run_cli({"merge", files[0], files[1]});
+    EXPECT_EQ(missing.rc, 2);
+    EXPECT_EQ(missing.err, "connpool-sim: merge: seeds 0..39, shard 2/3 is missing (2 of 3 shards present)\n");
+    const Cli twice = run_cli({"merge", files[0], files[1], files[1], files[2]});
+    EXPECT_EQ(twice.rc, 2);
+    EXPECT_EQ(twice.err, "connpool-sim: merge: seeds 0..39, shard 1/3 is in two summaries (give each shard's file once)\n");
+
+    // Shard 1 again, into its file: one summary in the file, and merge is unchanged.
+    const Cli retried = run_cli({"explore", "--seeds", "40", "--shard", "1/3", "--bug", "stale-idle", "--summary-json",
+                                 files[1]});
+    EXPECT_NE(retried.rc, 2) << retried.err;
+    std::FILE* f = std::fopen(files[1].c_str(), "r");
+    ASSERT_NE(f, nullptr);
+    std::string text;
+    for (int ch; (ch = std::fgetc(f)) != EOF;) text += static_cast<char>(ch);
+    std::fclose(f);
+    EXPECT_EQ(count_lines(text), 1u) << text;
+    EXPECT_EQ(text.rfind("{\"format\":\"connpool-sim-summary-1\",\"tool\":\"connpool-sim\",", 0), 0u) << text;
+    const Cli merged_again = run_cli({"merge", files[0], files[1], files[2]});
+    EXPECT_EQ(merged_again.rc, merged.rc) << merged_again.err;
+    EXPECT_EQ(merged_again.out.substr(0, merged_again.out.find("events: ")), merged.out.substr(0, merged.out.find("events: ")));
+    std::FILE* tmp = std::fopen((files[1] + ".tmp").c_str(), "r");
+    EXPECT_EQ(tmp, nullptr);  // renamed over the file, not left behind
+    if (tmp != nullptr) std::fclose(tmp);
+    for (const auto& name : files) std::remove(name.c_str());
 }
 
 // Reads one whatif row ("dials ... base compare") and returns its two values.
