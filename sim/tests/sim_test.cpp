@@ -722,12 +722,13 @@ struct Json {
     enum class Kind { null, boolean, number, string, array, object } kind = Kind::null;
     double number = 0;
     std::string text;
-    std::vector<Json> items;                            // array elements
-    std::vector<std::pair<std::string, Json>> members;  // object members, in order
+    std::vector<Json> items;        // array elements, or object member values
+    std::vector<std::string> keys;  // object member names, in order: keys[i] names items[i]
+                                    // (two vectors: std::pair would need Json complete here)
 
     const Json* get(const std::string& key) const {
-        for (const auto& [k, v] : members) {
-            if (k == key) return &v;
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+            if (keys[i] == key) return &items[i];
         }
         return nullptr;
     }
@@ -820,7 +821,8 @@ private:
                 std::string key;
                 Json member;
                 if (!string(key) || !eat(':') || !value(member, depth + 1)) return false;
-                v.members.emplace_back(std::move(key), std::move(member));
+                v.keys.push_back(std::move(key));
+                v.items.push_back(std::move(member));
             } while (eat(','));
             return eat('}');
         }
@@ -901,14 +903,12 @@ TEST(SimCli, ReplayWritesTraceJson) {
         EXPECT_EQ(e.get("name")->text, "pool");
         const Json* args = e.get("args");
         ASSERT_NE(args, nullptr);
-        std::vector<std::string> names;
-        for (const auto& [k, v] : args->members) {
-            ASSERT_EQ(v.kind, Json::Kind::number) << k;
-            EXPECT_GE(v.number, 0) << k;
-            names.push_back(k);
+        for (std::size_t k = 0; k < args->keys.size(); ++k) {
+            ASSERT_EQ(args->items[k].kind, Json::Kind::number) << args->keys[k];
+            EXPECT_GE(args->items[k].number, 0) << args->keys[k];
         }
-        EXPECT_EQ(names, (std::vector<std::string>{"open", "idle", "active", "waiting", "ready", "dialing"}));
-        ASSERT_EQ(names.size(), 6u);
+        EXPECT_EQ(args->keys, (std::vector<std::string>{"open", "idle", "active", "waiting", "ready", "dialing"}));
+        ASSERT_EQ(args->keys.size(), 6u);
         EXPECT_EQ(args->get("active")->number, args->get("open")->number - args->get("idle")->number);
         busy += args->get("active")->number > 0 ? 1 : 0;
     }
