@@ -986,6 +986,16 @@ int cli_main(const std::vector<std::string>& args, std::ostream& out, std::ostre
         (args.empty() ? err : out) << usage;
         return args.empty() ? 2 : 0;
     }
+    // `connpool-sim explore --help` and the like: the usage, as for `connpool-sim --help`
+    // (check has its own list of flags).
+    if (args[0] != "check") {
+        for (std::size_t i = 1; i < args.size(); ++i) {
+            if (args[i] == "--help" || args[i] == "-h") {
+                out << usage;
+                return 0;
+            }
+        }
+    }
     // A flag's value is the next argument. No value starts with --, so --name=value is
     // always this mistake (and never a value: --compare "a=5" is two arguments).
     for (std::size_t i = 1; i < args.size(); ++i) {
