@@ -288,14 +288,18 @@ TEST_F(RealClient, UnresolvableHostFailsFastWithoutDnsTraffic) {
 }
 
 // Request fields that could split the message, or framing that is the client's, are
-// refused before anything is sent (Error::invalid_request); a Host field is allowed.
+// refused before anything is sent (Error::invalid_request); a Host field is allowed. check_request
+// gives the same verdict without sending.
 TEST_F(RealClient, InvalidRequestsAreRefused) {
     make_client();
     auto send = [&](const std::function<void(Request&)>& edit) {
         Request r;
         r.url = server_.url();
         edit(r);
-        return request(std::move(r)).error;
+        const std::error_code checked = connpool::real::check_request(r);  // the same verdict, sending nothing
+        const std::error_code error = request(std::move(r)).error;
+        EXPECT_EQ(checked, error) << error.message();
+        return error;
     };
     const std::error_code invalid = make_error_code(Error::invalid_request);
     EXPECT_EQ(send([](Request& r) { r.headers.emplace_back("X-A", "1\r\nX-Injected: 2"); }), invalid);
@@ -661,6 +665,43 @@ TEST(ConnpoolLoad, RunsAndRejectsBadInput) {
         EXPECT_EQ(bad_rc, 2) << bad << ": " << bad_out;
         EXPECT_EQ(std::count(bad_out.begin(), bad_out.end(), '\n'), 1) << bad << ": " << bad_out;
     }
+}
+
+// --help and -h print the whole usage on stdout and exit 0: every flag the parser takes is
+// named in it.
+TEST(ConnpoolLoad, HelpListsEveryFlag) {
+    const char* tool = std::getenv("CONNPOOL_LOAD");
+    if (tool == nullptr) GTEST_SKIP() << "CONNPOOL_LOAD not set (run through meson test)";
+    for (const char* flag : {" --help", " -h", " http://127.0.0.1:1/ -c 2 --help"}) {
+        auto [rc, out] = run_command(std::string(tool) + flag + " 2>/dev/null");
+        EXPECT_EQ(rc, 0) << flag << ": " << out;
+        EXPECT_EQ(out.rfind("usage: connpool-load URL -c CONNS (-d DURATION | -n REQUESTS)", 0), 0u) << flag << ": " << out;
+        for (const char* listed : {"-c CONNS", "-d DURATION", "-n REQUESTS", "--timeout T", "--method M", "--body STRING",
+                                   "--max-idle-per-host K", "--max-idle K", "--max-conns-per-host M", "--idle-timeout T",
+                                   "--threads N", "--post-handlers", "-h, --help"}) {
+            EXPECT_NE(out.find(std::string("\n  ") + listed), std::string::npos) << flag << " does not list " << listed;
+        }
+    }
+}
+
+// A request the client would refuse (a method that is not a token, an empty method, a body on
+// TRACE) is refused before any traffic: one line, exit 2, and the server saw no conn.
+TEST(ConnpoolLoad, BadRequestIsRefusedBeforeAnyTraffic) {
+    const char* tool = std::getenv("CONNPOOL_LOAD");
+    if (tool == nullptr) GTEST_SKIP() << "CONNPOOL_LOAD not set (run through meson test)";
+    TestServer server;
+    const std::string run = std::string(tool) + " " + server.url() + " -c 2 -n 5";
+    for (const char* bad : {" --method 'G T'", " --method ''", " --method 'GET\\r\\n'", " --method TRACE --body x",
+                            " -d 1s --method '(GET)'"}) {
+        auto [rc, out] = run_command(run + bad + " 2>&1");
+        EXPECT_EQ(rc, 2) << bad << ": " << out;
+        EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << bad << ": " << out;
+    }
+    EXPECT_EQ(server.accepted.load(), 0);
+    EXPECT_EQ(server.requests.load(), 0);
+    auto [rc, out] = run_command(run + " --method PATCH --body x 2>&1");  // any token goes
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find("status       200: 5"), std::string::npos) << out;
 }
 
 }  // namespace

@@ -3,14 +3,8 @@
 // one shared pool; afterwards it prints throughput, latency percentiles, status counts,
 // errors by reason, the pool's dials, reuses and closes by reason, and the TIME_WAIT
 // sockets toward the target read from /proc/net/tcp (what the seed documents were about).
-//
-// Usage: connpool-load URL -c CONNS (-d DURATION | -n REQUESTS) [--max-idle-per-host K]
-//          [--max-idle K] [--idle-timeout T] [--max-conns-per-host M] [--threads N]
-//          [--method M] [--body STRING] [--timeout T] [--post-handlers]
-// --post-handlers posts every completion handler instead of running it from the I/O
-// completion (ClientOptions::direct_handlers = false): callers then see the pool the way
-// Go's goroutines do, which is what makes a small per-host idle cap dial (seed documents).
-// Durations: 5s, 500ms, 2m, or plain seconds. Bad flags or URL: one line on stderr, exit 2.
+// `connpool-load --help` prints every flag (usage_text below). Bad input (a flag, a value, the
+// URL, the method or the body) is refused before any traffic: one line on stderr, exit 2.
 #include <utility>
 
 #include <algorithm>
@@ -53,9 +47,48 @@ struct Options {
     connpool::Config pool = connpool::Config::go_default_transport();
 };
 
+// The whole usage, printed by --help. Keep it in step with parse_args and docs/REAL.md.
+constexpr const char* usage_text =
+    "usage: connpool-load URL -c CONNS (-d DURATION | -n REQUESTS) [options]\n"
+    "\n"
+    "CONNS workers each keep one request in flight to URL (http:// only) through one shared\n"
+    "connpool::real::Client, until DURATION has passed or REQUESTS requests have completed.\n"
+    "\n"
+    "  -c CONNS                 workers, each with one request in flight (1..100000)\n"
+    "  -d DURATION              run this long\n"
+    "  -n REQUESTS              run until this many requests have completed\n"
+    "  --timeout T              per-request timeout: waiting for a conn, writing, reading\n"
+    "                           (default 0 = none)\n"
+    "  --method M               request method, an HTTP token (default GET)\n"
+    "  --body STRING            request body, sent with Content-Length (refused with TRACE)\n"
+    "  --max-idle-per-host K    MaxIdleConnsPerHost: idle conns kept per host (default 2;\n"
+    "                           -1 closes every conn after its request)\n"
+    "  --max-idle K             MaxIdleConns: idle conns kept in all (default 100; 0 = no limit)\n"
+    "  --max-conns-per-host M   MaxConnsPerHost: conns per host, dialing, active or idle\n"
+    "                           (default 0 = no limit)\n"
+    "  --idle-timeout T         IdleConnTimeout: an idle conn is closed after T (default 90s;\n"
+    "                           0 = never)\n"
+    "  --threads N              threads running the io_context (default 1; the client is one\n"
+    "                           strand, so more threads add no parallelism)\n"
+    "  --post-handlers          post every completion handler (see the two modes below)\n"
+    "  -h, --help               print this and exit\n"
+    "\n"
+    "Two modes of running completion handlers (the pool decides the same in both):\n"
+    "  direct (default)  a worker's next request starts inside the handler, right after its\n"
+    "                    conn went back to the pool, and takes that conn: about one dial per\n"
+    "                    worker whatever --max-idle-per-host is.\n"
+    "  --post-handlers   handlers and starts are posted, so a burst of completions returns all\n"
+    "                    its conns before any worker asks again, as Go's goroutines do: a small\n"
+    "                    --max-idle-per-host then closes most returned conns and the workers\n"
+    "                    dial again (the seed documents' churn). Use it to see that churn.\n"
+    "\n"
+    "Durations: 5s, 500ms, 2m, or plain seconds. Bad input prints one line and exits 2\n"
+    "before any traffic; a host that does not resolve prints one line and exits 1.\n";
+
+// The one-line complaint for bad input: the only output of the run, exit status 2.
 [[noreturn]] void usage_error(const std::string& message) {
     std::fprintf(stderr, "connpool-load: %s (usage: connpool-load URL -c CONNS (-d DURATION | -n REQUESTS) "
-                         "[--max-idle-per-host K] [--idle-timeout T] [--max-conns-per-host M] [--threads N])\n",
+                         "[options]; connpool-load --help lists them)\n",
                  message.c_str());
     std::exit(2);
 }
@@ -90,6 +123,16 @@ std::optional<std::chrono::nanoseconds> parse_duration(std::string_view s) {
     return std::chrono::nanoseconds(*v * scale);
 }
 
+// The request every worker sends.
+connpool::real::Request make_request(const Options& o) {
+    connpool::real::Request r;
+    r.method = o.method;
+    r.url = o.url;
+    r.body = o.body;
+    r.timeout = o.timeout;
+    return r;
+}
+
 Options parse_args(int argc, char** argv) {
     Options o;
     std::vector<std::string_view> args(argv + 1, argv + argc);
@@ -113,6 +156,10 @@ Options parse_args(int argc, char** argv) {
             if (!d) usage_error("flag " + std::string(a) + ": '" + std::string(v) + "' is not a duration (5s, 500ms)");
             return *d;
         };
+        if (a == "-h" || a == "--help") {
+            std::fputs(usage_text, stdout);
+            std::exit(0);
+        }
         if (a == "-c") o.connections = static_cast<int>(int_value(1, 100000));
         else if (a == "-d") o.duration = duration_value();
         else if (a == "-n") o.requests = int_value(1, 1'000'000'000);
@@ -135,6 +182,13 @@ Options parse_args(int argc, char** argv) {
     if (o.duration && o.duration->count() == 0) usage_error("-d must be positive");
     connpool::real::UrlParts parts;
     if (std::error_code e = connpool::real::parse_http_url(o.url, parts)) usage_error("bad URL '" + o.url + "': " + e.message());
+    if (o.method.empty()) usage_error("--method needs a method");
+    // RFC 9110, section 9.3.8: "A client MUST NOT send content in a TRACE request."
+    if (o.body && o.method == "TRACE") usage_error("--body with --method TRACE: a TRACE request has no body");
+    // The request every worker sends, checked as async_request would check it, so that a bad
+    // method is one line here instead of one error per request after the run.
+    if (std::error_code e = connpool::real::check_request(make_request(o)))
+        usage_error("bad request (--method '" + o.method + "'): " + e.message());
     if (auto e = connpool::validate_config(o.pool)) usage_error(*e);
     return o;
 }
@@ -231,11 +285,7 @@ int main(int argc, char** argv) {
         };
     launch = [&] {
         ++started;
-        connpool::real::Request r;
-        r.method = o.method;
-        r.url = o.url;
-        r.body = o.body;
-        r.timeout = o.timeout;
+        connpool::real::Request r = make_request(o);
         const auto sent = Clock::now();
         client.async_request(std::move(r), [d = &done, sent](std::error_code e, connpool::real::Response resp) {
             (*d)(e, resp, sent);
