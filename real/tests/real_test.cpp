@@ -704,4 +704,27 @@ TEST(ConnpoolLoad, BadRequestIsRefusedBeforeAnyTraffic) {
     EXPECT_NE(out.find("status       200: 5"), std::string::npos) << out;
 }
 
+// A response counts as a response whatever its status, as in wrk; those outside 2xx/3xx are
+// counted on their own, and a run where every response was one exits 1 with one more line.
+TEST(ConnpoolLoad, ErrorStatusesAreCountedApart) {
+    const char* tool = std::getenv("CONNPOOL_LOAD");
+    if (tool == nullptr) GTEST_SKIP() << "CONNPOOL_LOAD not set (run through meson test)";
+    TestServer server;
+    const std::string run = std::string(tool) + " " + server.url() + " -c 4 -n 300 2>&1";
+    server.behavior.status = 503;
+    auto [rc, out] = run_command(run);
+    EXPECT_EQ(rc, 1) << out;
+    EXPECT_NE(out.find("requests     300 completed, 300 responses, 300 non-2xx/3xx, 0 errors,"), std::string::npos) << out;
+    EXPECT_NE(out.find("status       503: 300"), std::string::npos) << out;
+    EXPECT_NE(out.find("connpool-load: no 2xx or 3xx response (503: 300)"), std::string::npos) << out;
+    server.behavior.status = 302;  // 3xx is a success, as in wrk
+    auto [redirect_rc, redirect_out] = run_command(run);
+    EXPECT_EQ(redirect_rc, 0) << redirect_out;
+    EXPECT_NE(redirect_out.find("300 responses, 0 non-2xx/3xx, 0 errors,"), std::string::npos) << redirect_out;
+    server.behavior.status = 404;
+    auto [missing_rc, missing_out] = run_command(run);
+    EXPECT_EQ(missing_rc, 1) << missing_out;
+    EXPECT_NE(missing_out.find("300 responses, 300 non-2xx/3xx, 0 errors,"), std::string::npos) << missing_out;
+}
+
 }  // namespace

@@ -337,8 +337,13 @@ int main(int argc, char** argv) {
     };
     std::printf("target       %s  connections %d  threads %d  elapsed %.2f s  max-idle-per-host %d%s\n", o.url.c_str(),
                 o.connections, o.threads, elapsed, o.pool.idle_conns_per_host_max(), o.post_handlers ? "  post-handlers" : "");
-    std::printf("requests     %lld completed, %llu ok, %llu errors, %.1f req/s\n", completed,
-                static_cast<unsigned long long>(s.responses), static_cast<unsigned long long>(s.errors), completed / elapsed);
+    // As wrk counts: a response is a response whatever its status; those outside 2xx and 3xx
+    // are counted again on their own.
+    long long not_2xx_3xx = 0;
+    for (const auto& [code, n] : statuses) not_2xx_3xx += code < 200 || code > 399 ? n : 0;
+    std::printf("requests     %lld completed, %llu responses, %lld non-2xx/3xx, %llu errors, %.1f req/s\n", completed,
+                static_cast<unsigned long long>(s.responses), not_2xx_3xx, static_cast<unsigned long long>(s.errors),
+                completed / elapsed);
     if (latencies_us.empty()) {
         std::printf("latency      none (no request succeeded)\n");
     } else {
@@ -382,6 +387,13 @@ int main(int argc, char** argv) {
         std::string reasons;
         for (const auto& [reason, n] : s.errors_by_reason) reasons += (reasons.empty() ? "" : "; ") + reason + ": " + std::to_string(n);
         std::fprintf(stderr, "connpool-load: no request succeeded (%s)\n", reasons.empty() ? "no request completed" : reasons.c_str());
+        return 1;
+    }
+    if (not_2xx_3xx == static_cast<long long>(s.responses)) {
+        // Every response was an error status (a 503 target): the run measured the error path.
+        std::string codes;
+        for (const auto& [code, n] : statuses) codes += (codes.empty() ? "" : "; ") + std::to_string(code) + ": " + std::to_string(n);
+        std::fprintf(stderr, "connpool-load: no 2xx or 3xx response (%s)\n", codes.c_str());
         return 1;
     }
     return 0;
