@@ -676,11 +676,12 @@ TEST(ConnpoolLoad, HelpListsEveryFlag) {
         auto [rc, out] = run_command(std::string(tool) + flag + " 2>/dev/null");
         EXPECT_EQ(rc, 0) << flag << ": " << out;
         EXPECT_EQ(out.rfind("usage: connpool-load URL -c CONNS (-d DURATION | -n REQUESTS)", 0), 0u) << flag << ": " << out;
-        for (const char* listed : {"-c CONNS", "-d DURATION", "-n REQUESTS", "--timeout T", "--method M", "--body STRING",
+        for (const char* listed : {"-c CONNS", "-d DURATION", "-n REQUESTS", "--grace T", "--timeout T", "--method M", "--body STRING",
                                    "--max-idle-per-host K", "--max-idle K", "--max-conns-per-host M", "--idle-timeout T",
                                    "--threads N", "--post-handlers", "-h, --help"}) {
             EXPECT_NE(out.find(std::string("\n  ") + listed), std::string::npos) << flag << " does not list " << listed;
         }
+        EXPECT_NE(out.find("(default 20s, as hey; 0 = none)"), std::string::npos) << flag << ": the default timeout";
     }
 }
 
@@ -725,6 +726,43 @@ TEST(ConnpoolLoad, ErrorStatusesAreCountedApart) {
     auto [missing_rc, missing_out] = run_command(run);
     EXPECT_EQ(missing_rc, 1) << missing_out;
     EXPECT_NE(missing_out.find("300 responses, 300 non-2xx/3xx, 0 errors,"), std::string::npos) << missing_out;
+}
+
+// -d is a limit: against a server that reads requests and never answers, and against a
+// listener that never accepts, the run ends at the deadline plus the grace, with the requests
+// still in flight canceled and reported as unfinished, not as errors; the progress line keeps
+// coming while the tool waits. With -n, the default per-request timeout (or --timeout) ends
+// requests that get no answer. Each run is bounded by timeout(1) well below the 20 s request
+// timeout and the 30 s dial timeout, which are what ended such runs before.
+TEST(ConnpoolLoad, DurationIsALimitForServersThatDoNotAnswer) {
+    const char* tool = std::getenv("CONNPOOL_LOAD");
+    if (tool == nullptr) GTEST_SKIP() << "CONNPOOL_LOAD not set (run through meson test)";
+    const std::string t = std::string("timeout -k 2 15 ") + tool;
+    TestServer server;
+    server.behavior.response_delay_ms = 600'000;
+    // The 2 s progress tick is due before the end of the grace (1 s + 2 s), on the same clock.
+    auto [rc, out] = run_command(t + " " + server.url() + " -c 2 -d 1s --grace 2s 2>&1");
+    EXPECT_EQ(rc, 1) << out;  // not 124: timeout(1) did not have to stop it
+    EXPECT_NE(out.find("requests     0 completed, 0 responses, 0 non-2xx/3xx, 0 errors, 0.0 req/s"), std::string::npos) << out;
+    EXPECT_NE(out.find("unfinished   2 requests in flight at the end of the run were canceled"), std::string::npos) << out;
+    EXPECT_NE(out.find("errors       none"), std::string::npos) << out;
+    EXPECT_NE(out.find("waiting for 2 in flight, canceled at 3.0 s"), std::string::npos) << out;
+    EXPECT_NE(out.find("connpool-load: no request succeeded (2 unfinished, canceled)"), std::string::npos) << out;
+    EXPECT_EQ(server.requests.load(), 2);
+
+    connpool::real::testing::BlackholeListener blackhole;
+    ASSERT_NE(blackhole.port(), 0);
+    const std::string unreachable = "http://127.0.0.1:" + std::to_string(blackhole.port()) + "/";
+    auto [dial_rc, dial_out] = run_command(t + " " + unreachable + " -c 2 -d 500ms --grace 0 2>&1");
+    EXPECT_EQ(dial_rc, 1) << dial_out;
+    EXPECT_NE(dial_out.find("unfinished   2 requests in flight at the end of the run were canceled"), std::string::npos)
+        << dial_out;
+
+    auto [n_rc, n_out] = run_command(t + " " + server.url() + " -c 2 -n 4 --timeout 200ms 2>&1");
+    EXPECT_EQ(n_rc, 1) << n_out;
+    EXPECT_NE(n_out.find("requests     4 completed, 0 responses, 0 non-2xx/3xx, 4 errors,"), std::string::npos) << n_out;
+    EXPECT_NE(n_out.find("errors       request timeout: 4;"), std::string::npos) << n_out;
+    EXPECT_NE(n_out.find("unfinished   none"), std::string::npos) << n_out;
 }
 
 }  // namespace
