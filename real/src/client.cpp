@@ -229,6 +229,13 @@ std::error_code parse_http_url(std::string_view url, UrlParts& out) {
     return {};
 }
 
+std::error_code check_request(const Request& request) {
+    UrlView url;
+    if (std::error_code e = parse_url(request.url, url)) return e;
+    std::string head;  // built and dropped: build_head is where async_request refuses a request
+    return build_head(request, url, false, head);
+}
+
 // ---- the implementation ----------------------------------------------------------------------
 
 struct Endpoint {

@@ -288,14 +288,18 @@ TEST_F(RealClient, UnresolvableHostFailsFastWithoutDnsTraffic) {
 }
 
 // Request fields that could split the message, or framing that is the client's, are
-// refused before anything is sent (Error::invalid_request); a Host field is allowed.
+// refused before anything is sent (Error::invalid_request); a Host field is allowed. check_request
+// gives the same verdict without sending.
 TEST_F(RealClient, InvalidRequestsAreRefused) {
     make_client();
     auto send = [&](const std::function<void(Request&)>& edit) {
         Request r;
         r.url = server_.url();
         edit(r);
-        return request(std::move(r)).error;
+        const std::error_code checked = connpool::real::check_request(r);  // the same verdict, sending nothing
+        const std::error_code error = request(std::move(r)).error;
+        EXPECT_EQ(checked, error) << error.message();
+        return error;
     };
     const std::error_code invalid = make_error_code(Error::invalid_request);
     EXPECT_EQ(send([](Request& r) { r.headers.emplace_back("X-A", "1\r\nX-Injected: 2"); }), invalid);
@@ -661,6 +665,104 @@ TEST(ConnpoolLoad, RunsAndRejectsBadInput) {
         EXPECT_EQ(bad_rc, 2) << bad << ": " << bad_out;
         EXPECT_EQ(std::count(bad_out.begin(), bad_out.end(), '\n'), 1) << bad << ": " << bad_out;
     }
+}
+
+// --help and -h print the whole usage on stdout and exit 0: every flag the parser takes is
+// named in it.
+TEST(ConnpoolLoad, HelpListsEveryFlag) {
+    const char* tool = std::getenv("CONNPOOL_LOAD");
+    if (tool == nullptr) GTEST_SKIP() << "CONNPOOL_LOAD not set (run through meson test)";
+    for (const char* flag : {" --help", " -h", " http://127.0.0.1:1/ -c 2 --help"}) {
+        auto [rc, out] = run_command(std::string(tool) + flag + " 2>/dev/null");
+        EXPECT_EQ(rc, 0) << flag << ": " << out;
+        EXPECT_EQ(out.rfind("usage: connpool-load URL -c CONNS (-d DURATION | -n REQUESTS)", 0), 0u) << flag << ": " << out;
+        for (const char* listed : {"-c CONNS", "-d DURATION", "-n REQUESTS", "--grace T", "--timeout T", "--method M", "--body STRING",
+                                   "--max-idle-per-host K", "--max-idle K", "--max-conns-per-host M", "--idle-timeout T",
+                                   "--threads N", "--post-handlers", "-h, --help"}) {
+            EXPECT_NE(out.find(std::string("\n  ") + listed), std::string::npos) << flag << " does not list " << listed;
+        }
+        EXPECT_NE(out.find("(default 20s, as hey; 0 = none)"), std::string::npos) << flag << ": the default timeout";
+    }
+}
+
+// A request the client would refuse (a method that is not a token, an empty method, a body on
+// TRACE) is refused before any traffic: one line, exit 2, and the server saw no conn.
+TEST(ConnpoolLoad, BadRequestIsRefusedBeforeAnyTraffic) {
+    const char* tool = std::getenv("CONNPOOL_LOAD");
+    if (tool == nullptr) GTEST_SKIP() << "CONNPOOL_LOAD not set (run through meson test)";
+    TestServer server;
+    const std::string run = std::string(tool) + " " + server.url() + " -c 2 -n 5";
+    for (const char* bad : {" --method 'G T'", " --method ''", " --method 'GET\\r\\n'", " --method TRACE --body x",
+                            " -d 1s --method '(GET)'"}) {
+        auto [rc, out] = run_command(run + bad + " 2>&1");
+        EXPECT_EQ(rc, 2) << bad << ": " << out;
+        EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << bad << ": " << out;
+    }
+    EXPECT_EQ(server.accepted.load(), 0);
+    EXPECT_EQ(server.requests.load(), 0);
+    auto [rc, out] = run_command(run + " --method PATCH --body x 2>&1");  // any token goes
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find("status       200: 5"), std::string::npos) << out;
+}
+
+// A response counts as a response whatever its status, as in wrk; those outside 2xx/3xx are
+// counted on their own, and a run where every response was one exits 1 with one more line.
+TEST(ConnpoolLoad, ErrorStatusesAreCountedApart) {
+    const char* tool = std::getenv("CONNPOOL_LOAD");
+    if (tool == nullptr) GTEST_SKIP() << "CONNPOOL_LOAD not set (run through meson test)";
+    TestServer server;
+    const std::string run = std::string(tool) + " " + server.url() + " -c 4 -n 300 2>&1";
+    server.behavior.status = 503;
+    auto [rc, out] = run_command(run);
+    EXPECT_EQ(rc, 1) << out;
+    EXPECT_NE(out.find("requests     300 completed, 300 responses, 300 non-2xx/3xx, 0 errors,"), std::string::npos) << out;
+    EXPECT_NE(out.find("status       503: 300"), std::string::npos) << out;
+    EXPECT_NE(out.find("connpool-load: no 2xx or 3xx response (503: 300)"), std::string::npos) << out;
+    server.behavior.status = 302;  // 3xx is a success, as in wrk
+    auto [redirect_rc, redirect_out] = run_command(run);
+    EXPECT_EQ(redirect_rc, 0) << redirect_out;
+    EXPECT_NE(redirect_out.find("300 responses, 0 non-2xx/3xx, 0 errors,"), std::string::npos) << redirect_out;
+    server.behavior.status = 404;
+    auto [missing_rc, missing_out] = run_command(run);
+    EXPECT_EQ(missing_rc, 1) << missing_out;
+    EXPECT_NE(missing_out.find("300 responses, 300 non-2xx/3xx, 0 errors,"), std::string::npos) << missing_out;
+}
+
+// -d is a limit: against a server that reads requests and never answers, and against a
+// listener that never accepts, the run ends at the deadline plus the grace, with the requests
+// still in flight canceled and reported as unfinished, not as errors; the progress line keeps
+// coming while the tool waits. With -n, the default per-request timeout (or --timeout) ends
+// requests that get no answer. Each run is bounded by timeout(1) well below the 20 s request
+// timeout and the 30 s dial timeout, which are what ended such runs before.
+TEST(ConnpoolLoad, DurationIsALimitForServersThatDoNotAnswer) {
+    const char* tool = std::getenv("CONNPOOL_LOAD");
+    if (tool == nullptr) GTEST_SKIP() << "CONNPOOL_LOAD not set (run through meson test)";
+    const std::string t = std::string("timeout -k 2 15 ") + tool;
+    TestServer server;
+    server.behavior.response_delay_ms = 600'000;
+    // The 2 s progress tick is due before the end of the grace (1 s + 2 s), on the same clock.
+    auto [rc, out] = run_command(t + " " + server.url() + " -c 2 -d 1s --grace 2s 2>&1");
+    EXPECT_EQ(rc, 1) << out;  // not 124: timeout(1) did not have to stop it
+    EXPECT_NE(out.find("requests     0 completed, 0 responses, 0 non-2xx/3xx, 0 errors, 0.0 req/s"), std::string::npos) << out;
+    EXPECT_NE(out.find("unfinished   2 requests in flight at the end of the run were canceled"), std::string::npos) << out;
+    EXPECT_NE(out.find("errors       none"), std::string::npos) << out;
+    EXPECT_NE(out.find("waiting for 2 in flight, canceled at 3.0 s"), std::string::npos) << out;
+    EXPECT_NE(out.find("connpool-load: no request succeeded (2 unfinished, canceled)"), std::string::npos) << out;
+    EXPECT_EQ(server.requests.load(), 2);
+
+    connpool::real::testing::BlackholeListener blackhole;
+    ASSERT_NE(blackhole.port(), 0);
+    const std::string unreachable = "http://127.0.0.1:" + std::to_string(blackhole.port()) + "/";
+    auto [dial_rc, dial_out] = run_command(t + " " + unreachable + " -c 2 -d 500ms --grace 0 2>&1");
+    EXPECT_EQ(dial_rc, 1) << dial_out;
+    EXPECT_NE(dial_out.find("unfinished   2 requests in flight at the end of the run were canceled"), std::string::npos)
+        << dial_out;
+
+    auto [n_rc, n_out] = run_command(t + " " + server.url() + " -c 2 -n 4 --timeout 200ms 2>&1");
+    EXPECT_EQ(n_rc, 1) << n_out;
+    EXPECT_NE(n_out.find("requests     4 completed, 0 responses, 0 non-2xx/3xx, 4 errors,"), std::string::npos) << n_out;
+    EXPECT_NE(n_out.find("errors       request timeout: 4;"), std::string::npos) << n_out;
+    EXPECT_NE(n_out.find("unfinished   none"), std::string::npos) << n_out;
 }
 
 }  // namespace

@@ -174,7 +174,7 @@ struct Session : std::enable_shared_from_this<Session> {
             return;
         }
         response = {};
-        response.result(http::status::ok);
+        response.result(static_cast<unsigned>(b.status.load()));
         response.version(b.http10.load() ? 10 : 11);
         response.set(http::field::server, "connpool-test");
         if (req.method() == http::verb::post || req.method() == http::verb::put) {

@@ -34,6 +34,8 @@ struct Behavior {
     std::atomic<bool> http10{false};
     /// Add Connection: close and close after the response.
     std::atomic<bool> connection_close{false};
+    /// Status code of the good responses (0 and the malformed cases aside).
+    std::atomic<int> status{200};
     /// Body size for GET responses (bytes of 'x'); POST/PUT echo the request body.
     std::atomic<int> body_bytes{2};
 };

@@ -130,6 +130,13 @@ struct UrlParts {
 };
 std::error_code parse_http_url(std::string_view url, UrlParts& out);
 
+/// What async_request would complete `request` with before sending anything: Error::invalid_url
+/// or Error::unsupported_scheme for its URL, Error::invalid_request for a method or header name
+/// that is not a token, a header value with CR, LF or another control, or a caller's
+/// Content-Length or Transfer-Encoding; empty when it would be sent. The same checks
+/// async_request makes, for tools that refuse bad input before any traffic (connpool-load).
+std::error_code check_request(const Request& request);
+
 class Client {
 public:
     /// `options.pool` must pass validate_config (fatal otherwise, like Pool). `executor` must
