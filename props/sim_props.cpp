@@ -23,20 +23,22 @@
 #include "batch.hpp"
 #include "harness.hpp"
 #include "options.hpp"
+#include "rc_defaults.hpp"
 #include "world.hpp"
 
 namespace connpool::props {
 namespace {
 
 // Fewer cases than the pool-level properties: one case is a whole simulated run (a few
-// thousand events) in a forked child. An RC_PARAMS the caller sets wins.
+// thousand events) in a forked child. A max_success in RC_PARAMS wins; any other RC_PARAMS
+// (seed=, reproduce=) keeps this default (rc_defaults.hpp).
 #if defined(CONNPOOL_PROPS_SANITIZED)
-constexpr const char* default_rc_params = "max_success=40";
+constexpr int default_max_success = 40;
 #else
-constexpr const char* default_rc_params = "max_success=1000";
+constexpr int default_max_success = 1000;
 #endif
 const bool rc_defaults_applied = [] {
-    if (std::getenv("RC_PARAMS") == nullptr) setenv("RC_PARAMS", default_rc_params, 0);
+    set_default_max_success(default_max_success);
     return true;
 }();
 
