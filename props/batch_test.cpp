@@ -1,7 +1,9 @@
 // Self-check of the batched property runner (props/batch.hpp): a property whose case
 // aborts the process, or hangs, while every other case passes must still fail, be shrunk
-// and print a reproduce line, exactly as with one fork per case. Otherwise batching could
-// hide the `connpool: fatal:` aborts the props suite exists to catch.
+// and print the command that replays it alone, exactly as with one fork per case. Otherwise
+// batching could hide the `connpool: fatal:` aborts the props suite exists to catch. They
+// run with Reporting::self_test, so a passing run prints no reproduce= line, and skip
+// themselves while RC_PARAMS holds a reproduce=.
 #include <gtest/gtest.h>
 #include <gtest/gtest-spi.h>
 
@@ -10,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <thread>
 
 #include "batch.hpp"
@@ -49,14 +52,39 @@ void always_passes() {
     if (failure) RC_FAIL(*failure);
 }
 
+// Runs a deliberately failing property through check_batched and checks its one fatal
+// failure: it names what went wrong and ends with the command that replays it alone.
+void expect_reported(void (*property)(), const std::string& what) {
+    ::testing::TestPartResultArray failures;
+    {
+        ::testing::ScopedFakeTestPartResultReporter capture(
+            ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD, &failures);
+        check_batched(property, Reporting::self_test);
+    }
+    ASSERT_EQ(failures.size(), 1) << "expected exactly one failure";
+    const ::testing::TestPartResult& failure = failures.GetTestPartResult(0);
+    EXPECT_TRUE(failure.fatally_failed());
+    const std::string message = failure.message();
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    const std::string filter = std::string("--gtest_filter=") + info->test_suite_name() + "." + info->name();
+    EXPECT_NE(message.find(what), std::string::npos) << message;
+    EXPECT_NE(message.find("replay this property alone: RC_PARAMS=\"reproduce="), std::string::npos) << message;
+    EXPECT_NE(message.find(filter), std::string::npos) << message;
+}
+
+// The self-tests fail on purpose. A replay's reproduce= names only the property being
+// replayed, so their expected failure would not come: they skip themselves then.
+constexpr const char* skip_reason =
+    "RC_PARAMS holds a reproduce=: this self-test fails on purpose and is not run during a replay";
+
 TEST(BatchedProps, AbortInOneCaseIsReportedAndShrunk) {
-    std::printf("connpool: the failure printed below is expected: the property aborts on purpose\n");
-    EXPECT_FATAL_FAILURE(check_batched(&aborts_on_seven), "deliberate abort for x == 7");
+    if (replaying()) GTEST_SKIP() << skip_reason;
+    expect_reported(&aborts_on_seven, "deliberate abort for x == 7");
 }
 
 TEST(BatchedProps, HangInOneCaseIsReported) {
-    std::printf("connpool: the failure printed below is expected: the property hangs on purpose\n");
-    EXPECT_FATAL_FAILURE(check_batched(&hangs_on_three), "case timed out");
+    if (replaying()) GTEST_SKIP() << skip_reason;
+    expect_reported(&hangs_on_three, "case timed out");
 }
 
 TEST(BatchedProps, PassingPropertyPasses) { check_batched(&always_passes); }

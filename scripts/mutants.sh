@@ -18,9 +18,14 @@ mutants=("$@")
 [ -f "$dir/build.ninja" ] || meson setup "$dir" -Dtests=enabled >/dev/null
 have=$(meson introspect "$dir" --tests | python3 -c 'import json, sys; print(" ".join(sorted({s.split(":")[-1] for t in json.load(sys.stdin) for s in t["suite"]})))')
 suites=()
+absent=()
 for s in unit props check sim seeds; do
-  [[ " $have " == *" $s "* ]] && suites+=("$s")
+  if [[ " $have " == *" $s "* ]]; then suites+=("$s"); else absent+=("$s"); fi
 done
+if ((${#absent[@]})); then
+  echo "mutants.sh: suites not found in $dir, not run against the mutants: ${absent[*]}" \
+       "(meson setup $dir -Dtests=enabled needs their dependencies)" >&2
+fi
 if [ "$each" -eq 1 ]; then
   echo "every suite is run against every mutant: ${suites[*]}"
   echo

@@ -28,6 +28,12 @@ run_suites() {  # $1 = build dir; the rest = meson setup options
     echo "connpool: $passed passed, $((failed > 0 ? failed : 1)) failed"
     exit 1
   fi
+  # Each expected suite (unit, props, check, sim, seeds, real) must have run at least one
+  # test: a suite whose dependency went missing would otherwise just drop out of the count.
+  if ! python3 scripts/check_suites.py "$dir"; then
+    echo "connpool: test run in $dir is missing a suite"
+    exit 1
+  fi
 }
 
 prefix="$root/build-ci-prefix"
