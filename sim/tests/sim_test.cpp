@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "cli.hpp"
 #include "options.hpp"
 #include "rng.hpp"
@@ -22,6 +24,12 @@ struct Cli {
     int rc = -1;
     std::string out, err;
 };
+
+// A file name in the test temp directory that no other test process uses at the same time
+// (the g++, clang++ and sanitizer builds may run this suite side by side).
+std::string temp_path(const std::string& name) {
+    return ::testing::TempDir() + "/" + std::to_string(::getpid()) + "_" + name;
+}
 
 Cli run_cli(std::vector<std::string> args, const std::string& tool = default_tool) {
     std::ostringstream out, err;
@@ -508,7 +516,7 @@ TEST(SimCli, ReplayLinesNameTheTool) {
     ASSERT_EQ(check.rc, 1) << check.err;
     EXPECT_NE(check.out.find("\nreplay: " + tool + " check --replay 'cpc1,"), std::string::npos) << check.out;
 
-    const std::string file = ::testing::TempDir() + "/connpool_sim_tool_summary.jsonl";
+    const std::string file = temp_path("connpool_sim_tool_summary.jsonl");
     const Cli shard = run_cli({"explore", "--seeds", "20", "--bug", "double-lease", "--summary-json", file}, tool);
     ASSERT_EQ(shard.rc, 1) << shard.err;
     const Cli merged = run_cli({"merge", file});
@@ -542,10 +550,9 @@ TEST(SimCli, RepeatedFlagsAndMissingValuesAreNamed) {
 // error that names the seed range and the shard; running a shard again into the same
 // --summary-json file (a retried pod or array task) replaces its summary.
 TEST(SimCli, ShardsCoverTheRangeAndMerge) {
-    const std::string dir = ::testing::TempDir();
     std::vector<std::string> files;
     for (int k = 0; k < 3; ++k) {
-        files.push_back(dir + "/connpool_sim_shard" + std::to_string(k) + ".jsonl");
+        files.push_back(temp_path("connpool_sim_shard" + std::to_string(k) + ".jsonl"));
         std::remove(files.back().c_str());
         const Cli c = run_cli({"explore", "--seeds", "40", "--shard", std::to_string(k) + "/3", "--bug", "stale-idle",
                                "--summary-json", files.back()});
@@ -717,7 +724,7 @@ TEST(SimWhatif, SweepMovesDialShareWithThinkTimeAndSpread) {
 // replay --trace-json writes Chrome Trace Event Format: conn and client tracks, pool
 // counters, and the violation as an instant; writing it does not change the run.
 TEST(SimCli, ReplayWritesTraceJson) {
-    const std::string path = ::testing::TempDir() + "/connpool_sim_trace.json";
+    const std::string path = temp_path("connpool_sim_trace.json");
     Options o = swarm(7);
     o.bug = static_cast<std::int64_t>(Bug::double_lease);
     const std::string repro = encode_repro(o);
