@@ -292,6 +292,7 @@ private:
     void evict_lru_overflow();
     void arm_idle_timer(std::uint32_t slot);
     bool remove_idle_conn_locked(std::uint32_t slot);
+    void unlink_lru(std::uint32_t slot);
     void close_conn_if_still_idle(std::uint32_t slot);
     void on_idle_timer(std::uint32_t slot);
     void close_locked(std::uint32_t slot, CloseReason reason, bool owner_says = false);
