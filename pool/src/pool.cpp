@@ -37,6 +37,26 @@ Pool::Pool(const Config& config, PoolPorts ports) : config_(config), ports_(port
 
 Pool::~Pool() = default;
 
+// Reads the Clock port and holds it to its contract (ports.hpp: now() never goes
+// backwards). A clock that does would make idle times negative and re-arm timers wrongly,
+// so it stops the program like any other broken port.
+TimePoint Pool::clock_now() {
+    TimePoint now;
+    {
+        PortCall call(*this);
+        now = ports_.clock.now();
+    }
+    if (now < clock_last_) {
+        detail::fatal("Clock::now() went backwards by %lld ns (%lld ns after %lld ns); the Clock port "
+                      "must never go backwards (ports.hpp)",
+                      static_cast<long long>((clock_last_ - now).count()),
+                      static_cast<long long>(now.time_since_epoch().count()),
+                      static_cast<long long>(clock_last_.time_since_epoch().count()));
+    }
+    clock_last_ = now;
+    return now;
+}
+
 void Pool::enter(const char* op) const {
     if (port_depth_ != 0) {
         detail::fatal("%s called from inside a port or trace hook call; the pool is not re-entrant", op);
@@ -131,7 +151,7 @@ std::optional<Lease> Pool::queue_for_idle_conn(KeyId key) {
     if (config_.disable_keep_alives) return std::nullopt;  // T1
     if constexpr (!mutant::close_idle_never_reset && !mutant::close_idle_reset_only_on_hit) close_idle_ = false;  // T2
     KeyState& ks = keys_[key];
-    const TimePoint now = ks.idle_len != 0 ? ports_.clock.now() : TimePoint{};
+    const TimePoint now = ks.idle_len != 0 ? clock_now() : TimePoint{};
     const bool timeout_on = config_.idle_conn_timeout > Duration::zero();
     // T4: scan from the most recently used end (LIFO). Bounded by the list length.
     for (std::uint32_t guard = ks.idle_len + 1; ks.idle_tail != npos; --guard) {
@@ -571,7 +591,7 @@ void Pool::admit_idle(std::uint32_t slot) {
     lru_head_ = slot;
     ++lru_len_;
     c.in_idle = true;
-    if (!mutant::idle_at_not_refreshed || !c.reused || c.idle_at == TimePoint{}) c.idle_at = ports_.clock.now();
+    if (!mutant::idle_at_not_refreshed || !c.reused || c.idle_at == TimePoint{}) c.idle_at = clock_now();
     if (!c.multiplexed || mutant::shared_conn_gets_idle_timer) arm_idle_timer(slot);
 }
 
@@ -666,7 +686,7 @@ void Pool::on_idle_timer(std::uint32_t slot) {
     // IdleConnTimeout. Go's closeConnIfStillIdle only asks "is it idle?", so a callback
     // that was already in flight when the conn was reused and returned closes a conn that
     // has just become idle. Here such an early callback re-arms the timer for the rest.
-    const Duration idle_for = ports_.clock.now() - c.idle_at;
+    const Duration idle_for = clock_now() - c.idle_at;
     if (idle_for < config_.idle_conn_timeout && !mutant::go_early_idle_close) {
         PortCall call(*this);
         c.timer->reset(mutant::stale_timer_rearms_full_timeout ? config_.idle_conn_timeout

@@ -14,7 +14,8 @@
 //
 // Errors: operating conditions (a refused put, a failed dial, a cap reached) are values.
 // Programmer errors (an unknown or stale handle, a lease ended twice, a duplicate idle conn,
-// a counter underflow, re-entry) stop the program with a one-line `connpool: fatal:` message.
+// a counter underflow, re-entry, a Clock that goes backwards, a bound such as 2^24 distinct
+// keys exceeded) stop the program with a one-line `connpool: fatal:` message.
 // The pool throws nothing. After warm-up it allocates nothing per operation: conn, want and
 // dial slots are recycled, and each conn slot keeps its timer for the next conn.
 //
@@ -313,6 +314,7 @@ private:
     std::uint32_t dial_slot_of(DialId id, const char* op) const;
     void check_key(KeyId key, const char* op) const;
     void enter(const char* op) const;
+    TimePoint clock_now();  // ports_.clock.now(), fatal if it went backwards
 
     Config config_;
     PoolPorts ports_;
@@ -332,6 +334,7 @@ private:
     std::size_t dials_active_ = 0;
     std::size_t conns_open_ = 0;
     bool close_idle_ = false;        // Go: closeIdle (C1, P6, T2)
+    TimePoint clock_last_ = TimePoint::min();  // the latest Clock::now() seen; it never decreases
     mutable int port_depth_ = 0;     // >0 while a port or hook call is in progress
     PoolStats stats_;
 
