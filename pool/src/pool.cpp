@@ -67,6 +67,9 @@ KeyId Pool::key(std::string_view name) {
     enter("key");
     auto it = key_ids_.find(name);
     if (it != key_ids_.end()) return it->second;
+    // Divergence from Go: a key is never forgotten. Go deletes a key's map entries once they
+    // are empty; here a KeyId is an index held by the embedder and by every slot, so its entry
+    // stays until the pool is destroyed, and the table is bounded (docs/GO_MAPPING.md (i)).
     if (keys_.size() >= static_cast<std::size_t>(Config::size_max)) {
         detail::fatal("more than %d distinct connection keys", Config::size_max);
     }

@@ -117,6 +117,15 @@ public:
 
     /// Interns a connection key (Go's connectMethodKey string, e.g. "|http|host:80").
     /// Allocates the first time a name is seen only.
+    ///
+    /// Keys are never forgotten: a KeyId is an index into the pool's per-key table, so each
+    /// distinct name keeps its entry (about 170 bytes, plus the name twice when it is longer
+    /// than 15 characters) until the Pool is destroyed, even when the key has no conn and no
+    /// waiter left. Go deletes empty per-key map entries instead (docs/GO_MAPPING.md,
+    /// divergence (i)). Limit: the first name beyond Config::size_max (2^24) distinct names
+    /// is fatal ("more than 16777216 distinct connection keys"), like the pool's other bounds.
+    /// An embedder that builds keys from untrusted input (arbitrary hosts) must bound the
+    /// number of distinct keys itself, or use one Pool per bounded set of hosts.
     KeyId key(std::string_view name);
     std::string_view key_name(KeyId key) const;
 
