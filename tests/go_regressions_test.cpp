@@ -79,7 +79,8 @@ TEST_F(GoRegression, Issue61474SharedConnNotRepooledOnCancel) {
 }
 
 // golang/go#34941 (X3, RM1, D7): learning twice that a conn is dead (owner report twice, report
-// after a pool close, lease end after a report) releases its slot exactly once.
+// after a pool close, lease end after a report) releases its slot exactly once. Ports the
+// pool side of Go's TestTransportDecrementConnWhenIdleConnRemoved.
 TEST_F(GoRegression, Issue34941NoDoubleReleaseOnRepeatedRemoval) {
     // Go called decConnsPerHost even when removeIdleConn found the conn already gone, releasing
     // one slot twice.
@@ -107,6 +108,8 @@ TEST_F(GoRegression, Issue34941NoDoubleReleaseOnRepeatedRemoval) {
 
 // golang/go#32336 / #29889 (P5, T5, W4): a conn returned while a request waits (unable to dial at
 // MaxConnsPerHost, or with its dial in progress) goes to that request, not to the idle list.
+// In Go the #32336 deadlock showed up in TestTransportMaxConnsPerHost (ported in
+// go_transport_scenarios_test.cpp).
 TEST_F(GoRegression, Issue32336WaiterGetsReturnedConn) {
     // Go lost such hand-offs (the waiter was registered apart from the idle check) and the request
     // hung.
@@ -314,7 +317,7 @@ TEST_F(GoRegression, Issue25621PollingAtIdleTimeoutLeaksNothing) {
 
 // golang/go#41600 (W3, P5, D6): with MaxConnsPerHost=1 and MaxIdleConns=1, requests whose
 // cancellation races the delivery of the only conn never strand it; the next request
-// always gets it.
+// always gets it. Go's test for the issue: TestCancelRequestWhenSharingConnection.
 TEST_F(GoRegression, Issue41600CancelRacingDeliveryNeverStrandsTheOnlyConn) {
     // Go returned "unexpected error" and could hang: a zero-length response put the conn back
     // while a cancel for the same request raced it.

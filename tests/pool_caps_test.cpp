@@ -473,5 +473,23 @@ TEST_F(Caps, CancelledOrphanDialFailureReleasesSlot) {
     audit();
 }
 
+// D3 D6 W4, connpool's form of D3 (divergence (h9)): a request queued for a MaxConnsPerHost
+// slot and then served by a returned conn leaves the dial queue at once, so a slot freed
+// while its result is still untaken starts no dial for it and is released instead. Go's D3
+// skips the dial of such a want and must release its slot (golang/go#65705).
+TEST_F(Caps, D3ServedWaiterGetsNoDialFromAFreedSlot) {
+    limit(2);
+    Lease l0 = get_dialed(a_);
+    Lease l1 = get_dialed(a_);
+    WantId w = get_pending(a_);
+    EXPECT_EQ(dialer_.started, 2);
+    EXPECT_EQ(pool().put_idle_conn(l1.id), PutResult::handed_to_waiter);
+    pool().close_conn(l0.id, CloseReason::response_close);  // frees a slot before w takes its conn
+    EXPECT_EQ(dialer_.started, 2) << "a slot freed after w was served must not dial for it";
+    EXPECT_EQ(pool().conns_per_host(a_), 1);
+    EXPECT_EQ(take_ready(w).id, l1.id);
+    audit();
+}
+
 }  // namespace
 }  // namespace connpool::testing

@@ -305,5 +305,20 @@ TEST(PoolReentryDeathTest, FromTimerService) {
     EXPECT_FALSE(pool.check_invariants().has_value());
 }
 
+// ports.hpp: Clock::now() must never go backwards. The pool remembers the latest reading and
+// stops, naming the contract, when a later one is earlier; an equal reading is fine.
+TEST_F(PoolDeathTest, ClockGoingBackwardsIsFatal) {
+    Config c;
+    c.idle_conn_timeout = 10s;
+    make_pool(c);
+    Lease l = get_dialed(a_);
+    pool().put_idle_conn(l.id);  // reads the clock (P12)
+    Lease again = get_idle(a_);  // reads it again at the same instant (T3)
+    EXPECT_EQ(again.id, l.id);
+    clock_.set(clock_.now() - 1ns);
+    EXPECT_DEATH(pool().put_idle_conn(again.id),
+                 "connpool: fatal: Clock::now\\(\\) went backwards by 1 ns.*must never go backwards");
+}
+
 }  // namespace
 }  // namespace connpool::testing

@@ -189,5 +189,41 @@ TEST_F(Lifecycle, InFlightCallbackAfterOwnerClose) {
     audit();
 }
 
+// RM1: removing an idle conn from the middle of its key's list (here the owner reports it
+// dead) stops its idle timer, takes it out of the cross-key LRU and keeps the key's other
+// idle conns in order; its timer never fires and nothing is closed or released twice.
+TEST_F(Lifecycle, RM1RemovalKeepsOrderStopsTimerLeavesLru) {
+    Config c;
+    c.idle_conn_timeout = 10s;
+    c.max_idle_conns = 3;
+    c.max_idle_conns_per_host = 3;
+    c.max_conns_per_host = 5;
+    make_pool(c);
+    Lease l1 = get_dialed(a_);
+    Lease l2 = get_dialed(a_);
+    Lease l3 = get_dialed(a_);
+    Lease lb = get_dialed(b_);
+    pool().put_idle_conn(l1.id);
+    pool().put_idle_conn(l2.id);
+    pool().put_idle_conn(l3.id);
+    EXPECT_EQ(timers_.pending(), 3u);
+    pool().conn_closed(l2.id, CloseReason::server_closed_idle);
+    EXPECT_EQ(pool().idle_conns(a_), (std::vector<ConnId>{l1.id, l3.id}));
+    EXPECT_EQ(pool().idle_count(), 2u) << "it left the LRU too";
+    EXPECT_EQ(timers_.pending(), 2u) << "its idle timer was stopped";
+    EXPECT_EQ(pool().conns_per_host(a_), 2);
+    // The LRU holds two conns, so a third return stays under MaxIdleConns and evicts nothing.
+    EXPECT_EQ(pool().put_idle_conn(lb.id), PutResult::pooled);
+    EXPECT_EQ(pool().idle_count(), 3u);
+    EXPECT_FALSE(fake_closed(fake(l1)));
+    timers_.advance(10s);
+    EXPECT_EQ(fake(l1).closed, CloseReason::idle_timeout);
+    EXPECT_EQ(fake(l3).closed, CloseReason::idle_timeout);
+    EXPECT_EQ(fake(l2).closed, CloseReason::server_closed_idle);
+    EXPECT_EQ(fake(l2).close_calls, 1);
+    EXPECT_EQ(pool().conns_per_host(a_), 0);
+    audit();
+}
+
 }  // namespace
 }  // namespace connpool::testing

@@ -334,7 +334,7 @@ TEST_F(Shared, RefusedSharedConnServesItsLeaseThenCloses) {
     audit();
 }
 
-// C1 X1: CloseIdleConnections while a shared conn's dial is in flight: the conn arrives,
+// C1 C4 X1: CloseIdleConnections while a shared conn's dial is in flight: the conn arrives,
 // is delivered, is refused (P6) and retired, but closes only when its request is done.
 // An owner report of its death closes it at once.
 TEST_F(Shared, SharedConnRetiredByCloseIdleClosesAfterLastLease) {
@@ -351,6 +351,28 @@ TEST_F(Shared, SharedConnRetiredByCloseIdleClosesAfterLastLease) {
     pool().close_conn(l.id, CloseReason::read_error);  // ends the lease; no second close
     EXPECT_EQ(s.close_calls, 1);
     EXPECT_EQ(pool().open_conns(), 0u);
+    audit();
+}
+
+// C4 C1 X1: CloseIdleConnections also closes idle shared conns (Go calls the HTTP/2
+// transport's CloseIdleConnections as well). One that no request uses closes at once with
+// close_idle_conns; one still carrying a request leaves the pool at once (a new request
+// dials) and is closed when that request ends.
+TEST_F(Shared, C4CloseIdleClosesIdleSharedConnsAndRetiresBusyOnes) {
+    Lease busy = get_dialed(a_, true);  // delivered and pooled; its lease stays open
+    Lease quiet = get_dialed(b_, true);
+    EXPECT_EQ(pool().put_idle_conn(quiet.id), PutResult::pooled);  // P4: still idle, no lease left
+    EXPECT_EQ(pool().idle_count(), 2u);
+    pool().close_idle_connections();
+    EXPECT_EQ(pool().idle_count(), 0u);
+    EXPECT_EQ(fake(quiet).closed, CloseReason::close_idle_conns);
+    EXPECT_FALSE(pool().is_open(busy.id));
+    EXPECT_FALSE(fake_closed(fake(busy))) << "closed under a live request";
+    get_pending(a_);
+    EXPECT_EQ(dialer_.started, 3) << "the retired conn is not handed out again";
+    EXPECT_EQ(pool().put_idle_conn(busy.id), PutResult::conn_broken);
+    EXPECT_EQ(fake(busy).closed, CloseReason::close_idle_conns);
+    EXPECT_EQ(fake(busy).close_calls, 1);
     audit();
 }
 

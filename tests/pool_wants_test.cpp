@@ -271,5 +271,52 @@ TEST_F(Wants, DialFailureWithoutCodeStillAnError) {
     audit();
 }
 
+// G3: get_conn asks the idle list first and dials only on a miss. An idle hit returns a
+// lease at once with no dial and no want; a miss queues the request both for a returned
+// conn (T5) and for a dial (D1), and whichever comes first serves it (W4).
+TEST_F(Wants, G3IdleListFirstThenBothQueues) {
+    Lease l = get_dialed(a_);
+    pool().put_idle_conn(l.id);
+    const int dials = dialer_.started;
+    Lease hit = get_idle(a_);
+    EXPECT_EQ(hit.id, l.id);
+    EXPECT_EQ(dialer_.started, dials) << "an idle hit dials nothing";
+    EXPECT_EQ(pool().waiting_count(), 0u);
+    WantId w = get_pending(a_);
+    EXPECT_EQ(dialer_.started, dials + 1) << "a miss dials at once (no MaxConnsPerHost)";
+    EXPECT_EQ(pool().waiting_count(a_), 1u);
+    EXPECT_EQ(pool().put_idle_conn(hit.id), PutResult::handed_to_waiter) << "it waits for a returned conn too";
+    EXPECT_EQ(take_ready(w).id, l.id);
+    EXPECT_EQ(pool().waiting_count(), 0u);
+    audit();
+}
+
+// G4: a request stops waiting when its deadline passes or it is cancelled; the embedder then
+// calls cancel_want (Go's deferred w.cancel). A result that arrives afterwards is not
+// announced to it (a late dial error is dropped, a late conn is pooled, G5), and a result
+// that was announced but not taken when the deadline won is given back (W3), not lost.
+TEST_F(Wants, G4DeadlineBeforeOrAfterTheResult) {
+    WantId w1 = get_pending(a_);
+    pool().cancel_want(w1);  // the deadline fired before the dial failed
+    fail_dial();
+    EXPECT_FALSE(announced(w1));
+    EXPECT_EQ(pool().ready_count(), 0u);
+    WantId w2 = get_pending(a_);
+    pool().cancel_want(w2);  // the deadline fired before the dial succeeded
+    FakeConn& late = finish_dial();
+    EXPECT_FALSE(announced(w2));
+    EXPECT_TRUE(pool().is_idle(id_of(late)));
+    // The result is announced, but the deadline fires before the request takes it.
+    Lease held = get_idle(a_);
+    WantId w3 = get_pending(a_);
+    EXPECT_EQ(pool().put_idle_conn(held.id), PutResult::handed_to_waiter);
+    ASSERT_TRUE(announced(w3));
+    pool().cancel_want(w3);
+    EXPECT_TRUE(pool().is_idle(held.id)) << "W3: the untaken conn goes back to the pool";
+    EXPECT_EQ(pool().ready_count(), 0u);
+    EXPECT_EQ(pool().waiting_count(), 0u);
+    audit();
+}
+
 }  // namespace
 }  // namespace connpool::testing

@@ -444,5 +444,59 @@ inline constexpr bool close_idle_cancel_scan_stops_early = true;
 #else
 inline constexpr bool close_idle_cancel_scan_stops_early = false;
 #endif
+// ending a lease on a shared (HTTP/2 style) conn releases its MaxConnsPerHost slot, as if each request held one (D8, D7; golang/go#27753)
+#ifdef CONNPOOL_MUTANT_SHARED_SLOT_RELEASED_PER_LEASE
+inline constexpr bool shared_slot_released_per_lease = true;
+#else
+inline constexpr bool shared_slot_released_per_lease = false;
+#endif
+// a conn taken from the idle list (T4) leaves its key's list but not the cross-key LRU, so a later MaxIdleConns eviction (P10) closes it under its request (RM1, INV1)
+#ifdef CONNPOOL_MUTANT_IDLE_HIT_LEFT_IN_LRU
+inline constexpr bool idle_hit_left_in_lru = true;
+#else
+inline constexpr bool idle_hit_left_in_lru = false;
+#endif
+// a want served by a hand-off stays in its key's dial queue, and a freed MaxConnsPerHost slot starts a dial for it (W4, D6: decConnsPerHost skips wants no longer waiting)
+#ifdef CONNPOOL_MUTANT_DIAL_QUEUE_KEEPS_SERVED_WANT
+inline constexpr bool dial_queue_keeps_served_want = true;
+#else
+inline constexpr bool dial_queue_keeps_served_want = false;
+#endif
+// a conn given back by a cancelled request (W3) goes straight to the idle list, past a request waiting for it (P5 skipped)
+#ifdef CONNPOOL_MUTANT_CANCEL_REPOOL_SKIPS_HANDOFF
+inline constexpr bool cancel_repool_skips_handoff = true;
+#else
+inline constexpr bool cancel_repool_skips_handoff = false;
+#endif
+// a dial whose requester left (D5, G5) is pooled straight away, past a request waiting for a conn (P5 skipped; the golang/go#32336 pattern of a waiter left waiting)
+#ifdef CONNPOOL_MUTANT_ORPHAN_DIAL_SKIPS_HANDOFF
+inline constexpr bool orphan_dial_skips_handoff = true;
+#else
+inline constexpr bool orphan_dial_skips_handoff = false;
+#endif
+// a returned conn with no waiter of its own key is handed to a waiter of another key (K5, P5)
+#ifdef CONNPOOL_MUTANT_HANDOFF_IGNORES_KEY
+inline constexpr bool handoff_ignores_key = true;
+#else
+inline constexpr bool handoff_ignores_key = false;
+#endif
+// the too-old check skips shared conns, so a shared conn first pooled longer than IdleConnTimeout ago is still handed out (T3, X1 derived)
+#ifdef CONNPOOL_MUTANT_TOO_OLD_SKIPS_SHARED
+inline constexpr bool too_old_skips_shared = true;
+#else
+inline constexpr bool too_old_skips_shared = false;
+#endif
+// MaxConnsPerHost 0 is a cap of zero conns instead of no limit, so no dial ever starts (K3, D1)
+#ifdef CONNPOOL_MUTANT_MAX_CONNS_ZERO_COUNTS
+inline constexpr bool max_conns_zero_counts = true;
+#else
+inline constexpr bool max_conns_zero_counts = false;
+#endif
+// the put_idle_conn trace is not called when a returned conn is handed to a waiter (TR3: PutIdleConn(nil) on success, including P5)
+#ifdef CONNPOOL_MUTANT_PUT_TRACE_MISSING_ON_HANDOFF
+inline constexpr bool put_trace_missing_on_handoff = true;
+#else
+inline constexpr bool put_trace_missing_on_handoff = false;
+#endif
 
 }  // namespace connpool::detail::mutant

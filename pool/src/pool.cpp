@@ -37,6 +37,26 @@ Pool::Pool(const Config& config, PoolPorts ports) : config_(config), ports_(port
 
 Pool::~Pool() = default;
 
+// Reads the Clock port and holds it to its contract (ports.hpp: now() never goes
+// backwards). A clock that does would make idle times negative and re-arm timers wrongly,
+// so it stops the program like any other broken port.
+TimePoint Pool::clock_now() {
+    TimePoint now;
+    {
+        PortCall call(*this);
+        now = ports_.clock.now();
+    }
+    if (now < clock_last_) {
+        detail::fatal("Clock::now() went backwards by %lld ns (%lld ns after %lld ns); the Clock port "
+                      "must never go backwards (ports.hpp)",
+                      static_cast<long long>((clock_last_ - now).count()),
+                      static_cast<long long>(now.time_since_epoch().count()),
+                      static_cast<long long>(clock_last_.time_since_epoch().count()));
+    }
+    clock_last_ = now;
+    return now;
+}
+
 void Pool::enter(const char* op) const {
     if (port_depth_ != 0) {
         detail::fatal("%s called from inside a port or trace hook call; the pool is not re-entrant", op);
@@ -47,6 +67,9 @@ KeyId Pool::key(std::string_view name) {
     enter("key");
     auto it = key_ids_.find(name);
     if (it != key_ids_.end()) return it->second;
+    // Divergence from Go: a key is never forgotten. Go deletes a key's map entries once they
+    // are empty; here a KeyId is an index held by the embedder and by every slot, so its entry
+    // stays until the pool is destroyed, and the table is bounded (docs/GO_MAPPING.md (i)).
     if (keys_.size() >= static_cast<std::size_t>(Config::size_max)) {
         detail::fatal("more than %d distinct connection keys", Config::size_max);
     }
@@ -131,7 +154,7 @@ std::optional<Lease> Pool::queue_for_idle_conn(KeyId key) {
     if (config_.disable_keep_alives) return std::nullopt;  // T1
     if constexpr (!mutant::close_idle_never_reset && !mutant::close_idle_reset_only_on_hit) close_idle_ = false;  // T2
     KeyState& ks = keys_[key];
-    const TimePoint now = ks.idle_len != 0 ? ports_.clock.now() : TimePoint{};
+    const TimePoint now = ks.idle_len != 0 ? clock_now() : TimePoint{};
     const bool timeout_on = config_.idle_conn_timeout > Duration::zero();
     // T4: scan from the most recently used end (LIFO). Bounded by the list length.
     for (std::uint32_t guard = ks.idle_len + 1; ks.idle_tail != npos; --guard) {
@@ -144,7 +167,8 @@ std::optional<Lease> Pool::queue_for_idle_conn(KeyId key) {
         // exact. Go also compares wall-clock readings; here the injected Clock is used.
         const bool too_old = mutant::too_old_inclusive ? c.idle_at <= now - config_.idle_conn_timeout
                                                        : c.idle_at < now - config_.idle_conn_timeout;
-        if (!mutant::no_too_old_check && (timeout_on || mutant::too_old_without_timeout) && too_old) {
+        const bool too_old_checked = !mutant::no_too_old_check && !(mutant::too_old_skips_shared && c.multiplexed);
+        if (too_old_checked && (timeout_on || mutant::too_old_without_timeout) && too_old) {
             close_conn_if_still_idle(slot);
             if constexpr (mutant::too_old_stops_scan) break;
             continue;
@@ -170,7 +194,15 @@ std::optional<Lease> Pool::queue_for_idle_conn(KeyId key) {
             // Divergence from Go: the idle timer is stopped when the conn is taken. Go
             // leaves it running and relies on T6; stopping it only saves a wakeup, and a
             // callback already in flight is still handled by on_idle_timer.
+            const std::uint32_t lru_prev = c.lru_prev, lru_next = c.lru_next;
             remove_idle_conn_locked(slot);
+            if constexpr (mutant::idle_hit_left_in_lru) {  // linked back where it stood
+                c.lru_prev = lru_prev;
+                c.lru_next = lru_next;
+                if (lru_prev != npos) conns_[lru_prev].lru_next = slot; else lru_head_ = slot;
+                if (lru_next != npos) conns_[lru_next].lru_prev = slot; else lru_tail_ = slot;
+                ++lru_len_;
+            }
         }
         ++c.users;
         ++stats_.idle_hits;
@@ -183,7 +215,7 @@ std::optional<Lease> Pool::queue_for_idle_conn(KeyId key) {
 void Pool::queue_for_dial(std::uint32_t w) {
     const KeyId key = wants_[w].key;
     KeyState& ks = keys_[key];
-    if (config_.max_conns_per_host <= 0) {
+    if (config_.max_conns_per_host <= 0 && !mutant::max_conns_zero_counts) {
         start_dial(key, w, false);
         return;
     }
@@ -269,6 +301,7 @@ void Pool::free_want(std::uint32_t w) {
         --keys_[ws.key].waiting;
     }
     if (ws.state == WantState::ready) --wants_ready_;
+    if constexpr (mutant::dial_queue_keeps_served_want) unlink(keys_[ws.key].dial_wait, w, false);
     ws.state = WantState::free;
     ws.conn_slot = npos;
     if constexpr (!mutant::stale_want_id_accepted) ++ws.generation;
@@ -327,7 +360,11 @@ void Pool::unlink_want(std::uint32_t w) {
 void Pool::deliver(std::uint32_t w, std::uint32_t conn_slot, std::error_code error) {
     WantSlot& ws = wants_[w];
     if (ws.state != WantState::waiting) detail::fatal("deliver to a want that is not waiting (W1)");
-    unlink_want(w);
+    if constexpr (mutant::dial_queue_keeps_served_want) {
+        unlink(keys_[ws.key].idle_wait, w, true);  // left in the dial queue
+    } else {
+        unlink_want(w);
+    }
     ws.state = WantState::ready;
     --wants_waiting_;
     --keys_[ws.key].waiting;
@@ -402,7 +439,15 @@ void Pool::cancel_want(WantId id) {
     --c.want_holds;
     if (!c.multiplexed && !mutant::cancel_loses_delivered_conn) {
         // W3: the delivered conn goes back through putOrCloseIdleConn, never lost.
-        put_or_close_idle_conn(slot);
+        if constexpr (mutant::cancel_repool_skips_handoff) {  // the key's waiters hidden from P5
+            KeyState& ks = keys_[c.key];
+            const Queue waiters = ks.idle_wait;
+            ks.idle_wait = Queue{};
+            put_or_close_idle_conn(slot);
+            ks.idle_wait = waiters;
+        } else {
+            put_or_close_idle_conn(slot);
+        }
     }
     // X5 (#61474): a shared conn is not re-pooled; it already is, or it was refused.
     release_if_done(slot);
@@ -424,13 +469,17 @@ PutResult Pool::put_idle_conn(ConnId id) {
                       c.in_idle ? " and it is already idle (Go: dup idle pconn)" : "");
     }
     if (c.users != c.want_holds) --c.users;
+    if (mutant::shared_slot_released_per_lease && c.multiplexed && c.counted && keys_[c.key].conns_count > 0) {
+        dec_conns_per_host(c.key);
+    }
     ++stats_.puts;
     const PutResult r = put_or_close_idle_conn(slot);
     if (!accepted(r)) ++stats_.puts_refused;
     // TR3: no trace for keep_alives_disabled, nor for shared conns (Go's HTTP/2 path
     // never calls PutIdleConn).
     if ((r != PutResult::keep_alives_disabled || mutant::put_trace_for_keep_alives_off) &&
-        (!c.multiplexed || mutant::put_trace_for_shared) && ports_.trace != nullptr) {
+        (!c.multiplexed || mutant::put_trace_for_shared) && ports_.trace != nullptr &&
+        !(mutant::put_trace_missing_on_handoff && r == PutResult::handed_to_waiter)) {
         PortCall call(*this);
         ports_.trace->put_idle_conn(id, r);
     }
@@ -467,7 +516,13 @@ PutResult Pool::try_put_idle_conn(std::uint32_t slot) {
     if (c.multiplexed && c.in_idle && !mutant::shared_return_reinserted) return PutResult::pooled;  // P4
     KeyState& ks = keys_[c.key];
     if (mutant::close_idle_before_handoff && close_idle_) return PutResult::close_idle;
-    if (deliver_to_waiter(slot, ks)) return PutResult::handed_to_waiter;     // P5
+    KeyState* waiters = &ks;
+    if constexpr (mutant::handoff_ignores_key) {  // the wait queue found by a key missing a part
+        for (KeyState& other : keys_) {
+            if (waiters->idle_wait.head == npos && other.idle_wait.head != npos) waiters = &other;
+        }
+    }
+    if (deliver_to_waiter(slot, *waiters)) return PutResult::handed_to_waiter;  // P5
     if (mutant::keep_alives_off_handed_to_waiter && keep_alives_off) return PutResult::keep_alives_disabled;
     if (close_idle_) return PutResult::close_idle;                           // P6
     // P7: the newcomer is refused, old ones stay. Divergence from Go: Go counts broken
@@ -532,13 +587,14 @@ void Pool::admit_idle(std::uint32_t slot) {
     if (ks.idle_tail != npos) conns_[ks.idle_tail].key_next = slot; else ks.idle_head = slot;
     ks.idle_tail = slot;
     ++ks.idle_len;
+    if (mutant::idle_hit_left_in_lru && (lru_head_ == slot || c.lru_prev != npos)) unlink_lru(slot);
     c.lru_prev = npos;
     c.lru_next = lru_head_;
     if (lru_head_ != npos) conns_[lru_head_].lru_prev = slot; else lru_tail_ = slot;
     lru_head_ = slot;
     ++lru_len_;
     c.in_idle = true;
-    if (!mutant::idle_at_not_refreshed || !c.reused || c.idle_at == TimePoint{}) c.idle_at = ports_.clock.now();
+    if (!mutant::idle_at_not_refreshed || !c.reused || c.idle_at == TimePoint{}) c.idle_at = clock_now();
     if (!c.multiplexed || mutant::shared_conn_gets_idle_timer) arm_idle_timer(slot);
 }
 
@@ -579,7 +635,11 @@ void Pool::arm_idle_timer(std::uint32_t slot) {
 // Mirrors Go: (*Transport).removeIdleConnLocked (RM1). Returns whether it was idle.
 bool Pool::remove_idle_conn_locked(std::uint32_t slot) {
     ConnSlot& c = conns_[slot];
-    if (!c.in_idle) return false;
+    if (!c.in_idle) {
+        // Go's idleLRU.remove runs whether or not the conn is in idleConn[key].
+        if (mutant::idle_hit_left_in_lru && (lru_head_ == slot || c.lru_prev != npos)) unlink_lru(slot);
+        return false;
+    }
     if (c.timer && !mutant::remove_keeps_timer) {
         PortCall call(*this);
         c.timer->stop();
@@ -588,12 +648,20 @@ bool Pool::remove_idle_conn_locked(std::uint32_t slot) {
     if (c.key_prev != npos) conns_[c.key_prev].key_next = c.key_next; else ks.idle_head = c.key_next;
     if (c.key_next != npos) conns_[c.key_next].key_prev = c.key_prev; else ks.idle_tail = c.key_prev;
     --ks.idle_len;
+    c.key_prev = c.key_next = npos;
+    unlink_lru(slot);
+    c.in_idle = false;
+    return true;
+}
+
+// Go's connLRU.remove: unlinks the conn from the cross-key LRU.
+void Pool::unlink_lru(std::uint32_t slot) {
+    ConnSlot& c = conns_[slot];
+    if (lru_len_ == 0) detail::fatal("idle LRU length underflow");
     if (c.lru_prev != npos) conns_[c.lru_prev].lru_next = c.lru_next; else lru_head_ = c.lru_next;
     if (c.lru_next != npos) conns_[c.lru_next].lru_prev = c.lru_prev; else lru_tail_ = c.lru_prev;
     --lru_len_;
-    c.key_prev = c.key_next = c.lru_prev = c.lru_next = npos;
-    c.in_idle = false;
-    return true;
+    c.lru_prev = c.lru_next = npos;
 }
 
 // Mirrors Go: (*Transport).closeConnIfStillIdle (T6).
@@ -621,7 +689,7 @@ void Pool::on_idle_timer(std::uint32_t slot) {
     // IdleConnTimeout. Go's closeConnIfStillIdle only asks "is it idle?", so a callback
     // that was already in flight when the conn was reused and returned closes a conn that
     // has just become idle. Here such an early callback re-arms the timer for the rest.
-    const Duration idle_for = ports_.clock.now() - c.idle_at;
+    const Duration idle_for = clock_now() - c.idle_at;
     if (idle_for < config_.idle_conn_timeout && !mutant::go_early_idle_close) {
         PortCall call(*this);
         c.timer->reset(mutant::stale_timer_rearms_full_timeout ? config_.idle_conn_timeout
@@ -765,7 +833,16 @@ ConnId Pool::dial_done(DialId id, Conn& conn) {
         if (mutant::orphan_dial_closed && !waiting && !c.multiplexed) {
             close_locked(slot, CloseReason::owner);
         } else {
-            const PutResult r = put_or_close_idle_conn(slot);
+            PutResult r;
+            if (mutant::orphan_dial_skips_handoff && !waiting && !c.multiplexed) {  // waiters hidden from P5
+                KeyState& ks = keys_[key];
+                const Queue waiters = ks.idle_wait;
+                ks.idle_wait = Queue{};
+                r = put_or_close_idle_conn(slot);
+                ks.idle_wait = waiters;
+            } else {
+                r = put_or_close_idle_conn(slot);
+            }
             if (mutant::orphan_dial_not_marked_reused && !c.multiplexed) c.reused = false;
             if (mutant::put_trace_on_orphan_dial && !c.multiplexed && ports_.trace != nullptr) {
                 PortCall call(*this);

@@ -14,7 +14,8 @@
 //
 // Errors: operating conditions (a refused put, a failed dial, a cap reached) are values.
 // Programmer errors (an unknown or stale handle, a lease ended twice, a duplicate idle conn,
-// a counter underflow, re-entry) stop the program with a one-line `connpool: fatal:` message.
+// a counter underflow, re-entry, a Clock that goes backwards, a bound such as 2^24 distinct
+// keys exceeded) stop the program with a one-line `connpool: fatal:` message.
 // The pool throws nothing. After warm-up it allocates nothing per operation: conn, want and
 // dial slots are recycled, and each conn slot keeps its timer for the next conn.
 //
@@ -116,6 +117,15 @@ public:
 
     /// Interns a connection key (Go's connectMethodKey string, e.g. "|http|host:80").
     /// Allocates the first time a name is seen only.
+    ///
+    /// Keys are never forgotten: a KeyId is an index into the pool's per-key table, so each
+    /// distinct name keeps its entry (about 170 bytes, plus the name twice when it is longer
+    /// than 15 characters) until the Pool is destroyed, even when the key has no conn and no
+    /// waiter left. Go deletes empty per-key map entries instead (docs/GO_MAPPING.md,
+    /// divergence (i)). Limit: the first name beyond Config::size_max (2^24) distinct names
+    /// is fatal ("more than 16777216 distinct connection keys"), like the pool's other bounds.
+    /// An embedder that builds keys from untrusted input (arbitrary hosts) must bound the
+    /// number of distinct keys itself, or use one Pool per bounded set of hosts.
     KeyId key(std::string_view name);
     std::string_view key_name(KeyId key) const;
 
@@ -292,6 +302,7 @@ private:
     void evict_lru_overflow();
     void arm_idle_timer(std::uint32_t slot);
     bool remove_idle_conn_locked(std::uint32_t slot);
+    void unlink_lru(std::uint32_t slot);
     void close_conn_if_still_idle(std::uint32_t slot);
     void on_idle_timer(std::uint32_t slot);
     void close_locked(std::uint32_t slot, CloseReason reason, bool owner_says = false);
@@ -312,6 +323,7 @@ private:
     std::uint32_t dial_slot_of(DialId id, const char* op) const;
     void check_key(KeyId key, const char* op) const;
     void enter(const char* op) const;
+    TimePoint clock_now();  // ports_.clock.now(), fatal if it went backwards
 
     Config config_;
     PoolPorts ports_;
@@ -331,6 +343,7 @@ private:
     std::size_t dials_active_ = 0;
     std::size_t conns_open_ = 0;
     bool close_idle_ = false;        // Go: closeIdle (C1, P6, T2)
+    TimePoint clock_last_ = TimePoint::min();  // the latest Clock::now() seen; it never decreases
     mutable int port_depth_ = 0;     // >0 while a port or hook call is in progress
     PoolStats stats_;
 

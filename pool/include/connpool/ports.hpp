@@ -77,7 +77,9 @@ enum class CloseReason : std::uint8_t {
 std::string_view to_string(CloseReason r) noexcept;
 inline constexpr int close_reason_count = static_cast<int>(CloseReason::owner) + 1;
 
-/// A clock. `now()` must never go backwards.
+/// A clock. `now()` must never go backwards: the pool remembers the latest reading it saw
+/// and stops the program (`connpool: fatal: Clock::now() went backwards ...`) if a later one
+/// is earlier. Equal readings are fine.
 class Clock {
 public:
     virtual ~Clock() = default;
