@@ -37,5 +37,24 @@ TEST_F(Basic, KeysNeverShare) {
     audit();
 }
 
+// K1 and divergence (i): keys are interned for the pool's lifetime. try_key refuses a new
+// name beyond the embedder's bound with a value (no fatal stop, nothing interned), while a
+// name already known is always found; key() is try_key at Config::size_max.
+TEST_F(Basic, TryKeyRefusesNewNamesBeyondTheBound) {
+    make_pool(Config{});
+    const std::size_t known = pool().key_count();  // the fixture's keys
+    ASSERT_GE(known, 2u);
+    EXPECT_EQ(pool().try_key("|http|a:80", known), std::optional<KeyId>(a_));
+    EXPECT_EQ(pool().try_key("|http|new.test:80", known), std::nullopt);
+    EXPECT_EQ(pool().key_count(), known);  // the refused name was not interned
+    const std::optional<KeyId> added = pool().try_key("|http|new.test:80", known + 1);
+    ASSERT_TRUE(added.has_value());
+    EXPECT_EQ(*added, static_cast<KeyId>(known));
+    EXPECT_EQ(pool().key("|http|new.test:80"), *added);
+    EXPECT_EQ(pool().try_key("|http|new.test:80", 0), added);  // known names ignore the bound
+    EXPECT_EQ(pool().key_count(), known + 1);
+    audit();
+}
+
 }  // namespace
 }  // namespace connpool::testing

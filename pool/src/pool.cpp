@@ -65,14 +65,19 @@ void Pool::enter(const char* op) const {
 
 KeyId Pool::key(std::string_view name) {
     enter("key");
+    const std::optional<KeyId> id = try_key(name);
+    if (!id) detail::fatal("more than %d distinct connection keys", Config::size_max);
+    return *id;
+}
+
+std::optional<KeyId> Pool::try_key(std::string_view name, std::size_t max_keys) {
+    enter("try_key");
     auto it = key_ids_.find(name);
     if (it != key_ids_.end()) return it->second;
     // Divergence from Go: a key is never forgotten. Go deletes a key's map entries once they
     // are empty; here a KeyId is an index held by the embedder and by every slot, so its entry
     // stays until the pool is destroyed, and the table is bounded (docs/GO_MAPPING.md (i)).
-    if (keys_.size() >= static_cast<std::size_t>(Config::size_max)) {
-        detail::fatal("more than %d distinct connection keys", Config::size_max);
-    }
+    if (keys_.size() >= std::min(max_keys, static_cast<std::size_t>(Config::size_max))) return std::nullopt;
     const auto id = static_cast<KeyId>(keys_.size());
     keys_.push_back(KeyState{});
     keys_.back().name = std::string(name);

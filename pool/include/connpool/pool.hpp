@@ -124,9 +124,18 @@ public:
     /// waiter left. Go deletes empty per-key map entries instead (docs/GO_MAPPING.md,
     /// divergence (i)). Limit: the first name beyond Config::size_max (2^24) distinct names
     /// is fatal ("more than 16777216 distinct connection keys"), like the pool's other bounds.
-    /// An embedder that builds keys from untrusted input (arbitrary hosts) must bound the
-    /// number of distinct keys itself, or use one Pool per bounded set of hosts.
+    /// An embedder that builds keys from untrusted input (arbitrary hosts) should call
+    /// try_key with its own bound instead, or use one Pool per bounded set of hosts.
     KeyId key(std::string_view name);
+
+    /// Like key(), but a new name beyond `max_keys` distinct keys (at most Config::size_max)
+    /// is refused with std::nullopt instead of stopping the program: an operating condition
+    /// for an embedder whose keys come from untrusted input (fail that request, "too many
+    /// hosts"). A name already interned is always found, whatever the bound.
+    std::optional<KeyId> try_key(std::string_view name, std::size_t max_keys = Config::size_max);
+
+    /// How many distinct keys have been interned (they are never forgotten; see key()).
+    std::size_t key_count() const noexcept { return keys_.size(); }
     std::string_view key_name(KeyId key) const;
 
     // ---- requests (Go: getConn, wantConn) -------------------------------------------
