@@ -166,6 +166,15 @@ TEST(CheckSearch, SharedConns) {
                  {{"depth", "12"}});
 }
 
+// Shared conns under MaxConnsPerHost 1 (D7, D8, X1): a shared conn holds one slot however
+// many requests use it, and only its close releases it; with cancels and server closes, to
+// the end of the search (no state at the depth bound). golang/go#27753's shape.
+TEST(CheckSearch, SharedConnsUnderMaxConnsPerHost) {
+    expect_clean({{"keys", "1"}, {"conns", "2"}, {"requests", "3"}, {"shared", "1"}, {"max-conns-per-host", "1"},
+                  {"cancel", "1"}, {"server-close", "1"}, {"depth", "40"}},
+                 {{"requests", "4"}});
+}
+
 // No IdleConnTimeout: time passes, and the pool must not care how long a conn was idle.
 // MaxIdleConns 1 and MaxIdleConnsPerHost 1 over two keys: P7 refuses a second idle conn of
 // a key, P10 evicts the other key's.
