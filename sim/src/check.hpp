@@ -39,7 +39,7 @@ struct CheckOptions {
     int keys = 2;                // connection keys (hosts)
     int conns = 3;               // conns the dialer creates at most (successful dials)
     int requests = 4;            // requests that arrive at most
-    int depth = 12;              // events on one path at most (the defaults take about 10 s to depth 12)
+    int depth = 12;              // events on one path at most (the defaults take about 5-6 s to depth 12)
     int idle_timeout = 2;        // IdleConnTimeout in ticks (one tick = 1 s of virtual time); 0 = none
     int max_conns_per_host = 0;  // MaxConnsPerHost
     int max_idle = 0;            // MaxIdleConns
