@@ -421,17 +421,7 @@ void Pool::cancel_want(WantId id) {
         if constexpr (mutant::front_only_waiter_cleanup) {
             if (ws.in_idle_wait && keys_[ws.key].idle_wait.head != w) return;  // left queued
         }
-        if constexpr (mutant::cancel_cancels_dial) {
-            // Go <= 1.22 (G2): the dial ran on the request's context.
-            const WantId wid{w, wants_[w].generation};
-            for (std::uint32_t d = 0; d < dials_.size(); ++d) {
-                DialSlot& ds = dials_[d];
-                if (!ds.active || ds.cancel_sent || !(ds.want == wid)) continue;
-                ds.cancel_sent = true;
-                PortCall call(*this);
-                ports_.dialer.cancel(DialId{d, ds.generation});
-            }
-        }
+        if constexpr (mutant::cancel_cancels_dial) cancel_dials_of_want(w);
         unlink_want(w);
         free_want(w);
         return;
@@ -444,12 +434,8 @@ void Pool::cancel_want(WantId id) {
     --c.want_holds;
     if (!c.multiplexed && !mutant::cancel_loses_delivered_conn) {
         // W3: the delivered conn goes back through putOrCloseIdleConn, never lost.
-        if constexpr (mutant::cancel_repool_skips_handoff) {  // the key's waiters hidden from P5
-            KeyState& ks = keys_[c.key];
-            const Queue waiters = ks.idle_wait;
-            ks.idle_wait = Queue{};
-            put_or_close_idle_conn(slot);
-            ks.idle_wait = waiters;
+        if constexpr (mutant::cancel_repool_skips_handoff) {
+            put_or_close_hiding_waiters(slot);
         } else {
             put_or_close_idle_conn(slot);
         }
@@ -561,17 +547,7 @@ bool Pool::deliver_to_waiter(std::uint32_t slot, KeyState& ks) {
         ++stats_.handoffs;
         const std::uint32_t w = mutant::handoff_to_newest_waiter ? ks.idle_wait.tail : ks.idle_wait.head;
         deliver(w, slot, {});
-        if constexpr (mutant::handoff_cancels_dial) {
-            // Go <= 1.22 (G2): the dial ran on the request's context.
-            const WantId wid{w, wants_[w].generation};
-            for (std::uint32_t d = 0; d < dials_.size(); ++d) {
-                DialSlot& ds = dials_[d];
-                if (!ds.active || ds.cancel_sent || !(ds.want == wid)) continue;
-                ds.cancel_sent = true;
-                PortCall call(*this);
-                ports_.dialer.cancel(DialId{d, ds.generation});
-            }
-        }
+        if constexpr (mutant::handoff_cancels_dial) cancel_dials_of_want(w);
         return true;
     }
     for (std::uint32_t guard = ks.idle_wait.len + 1; ks.idle_wait.head != npos; --guard) {
@@ -657,6 +633,29 @@ bool Pool::remove_idle_conn_locked(std::uint32_t slot) {
     unlink_lru(slot);
     c.in_idle = false;
     return true;
+}
+
+// Mutants only (pool/src/mutants.hpp): Go <= 1.22 (G2) ran the dial on the request's
+// context, so the want's end cancelled its dial.
+void Pool::cancel_dials_of_want(std::uint32_t w) {
+    const WantId wid{w, wants_[w].generation};
+    for (std::uint32_t d = 0; d < dials_.size(); ++d) {
+        DialSlot& ds = dials_[d];
+        if (!ds.active || ds.cancel_sent || !(ds.want == wid)) continue;
+        ds.cancel_sent = true;
+        PortCall call(*this);
+        ports_.dialer.cancel(DialId{d, ds.generation});
+    }
+}
+
+// Mutants only: a re-pool that bypasses P5, the key's waiters hidden from the hand-off.
+PutResult Pool::put_or_close_hiding_waiters(std::uint32_t slot) {
+    KeyState& ks = keys_[conns_[slot].key];
+    const Queue waiters = ks.idle_wait;
+    ks.idle_wait = Queue{};
+    const PutResult r = put_or_close_idle_conn(slot);
+    ks.idle_wait = waiters;
+    return r;
 }
 
 // Go's connLRU.remove: unlinks the conn from the cross-key LRU.
@@ -839,12 +838,8 @@ ConnId Pool::dial_done(DialId id, Conn& conn) {
             close_locked(slot, CloseReason::owner);
         } else {
             PutResult r;
-            if (mutant::orphan_dial_skips_handoff && !waiting && !c.multiplexed) {  // waiters hidden from P5
-                KeyState& ks = keys_[key];
-                const Queue waiters = ks.idle_wait;
-                ks.idle_wait = Queue{};
-                r = put_or_close_idle_conn(slot);
-                ks.idle_wait = waiters;
+            if (mutant::orphan_dial_skips_handoff && !waiting && !c.multiplexed) {
+                r = put_or_close_hiding_waiters(slot);
             } else {
                 r = put_or_close_idle_conn(slot);
             }

@@ -312,6 +312,8 @@ private:
     void arm_idle_timer(std::uint32_t slot);
     bool remove_idle_conn_locked(std::uint32_t slot);
     void unlink_lru(std::uint32_t slot);
+    void cancel_dials_of_want(std::uint32_t w);                 // mutants only
+    PutResult put_or_close_hiding_waiters(std::uint32_t slot);  // mutants only
     void close_conn_if_still_idle(std::uint32_t slot);
     void on_idle_timer(std::uint32_t slot);
     void close_locked(std::uint32_t slot, CloseReason reason, bool owner_says = false);
